@@ -1,0 +1,73 @@
+#include <errno.h>
+#include <stdlib.h>
+
+#include "common/errno_status.h"
+#include "common/file_util.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
+#include "gtest/gtest.h"
+
+namespace longshore {
+namespace {
+
+TEST(ErrnoStatus, NamesOperationAndReason) {
+  absl::Status s = ErrnoStatus(ENOENT, "openat(%s)", "/x");
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(s.message(), "openat(/x): No such file or directory");
+  EXPECT_EQ(ErrnoStatus(EPERM, "mount").code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+absl::StatusOr<int> Half(int v) {
+  if (v % 2) return absl::InvalidArgumentError("odd");
+  return v / 2;
+}
+
+absl::Status UseMacros(int v, int* out) {
+  ASSIGN_OR_RETURN(int h, Half(v));
+  RETURN_IF_ERROR(h > 10 ? absl::OutOfRangeError("big") : absl::OkStatus());
+  *out = h;
+  return absl::OkStatus();
+}
+
+TEST(StatusMacros, PropagateErrorsAndValues) {
+  int out = 0;
+  EXPECT_TRUE(UseMacros(8, &out).ok());
+  EXPECT_EQ(out, 4);
+  EXPECT_EQ(UseMacros(3, &out).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(UseMacros(40, &out).code(), absl::StatusCode::kOutOfRange);
+}
+
+TEST(Sha256, KnownVectors) {
+  EXPECT_EQ(Sha256Digest(""),
+            "sha256:"
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Digest("abc"),
+            "sha256:"
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_TRUE(IsValidDigest(Sha256Digest("x")));
+  EXPECT_FALSE(IsValidDigest("sha256:abc"));
+  EXPECT_FALSE(IsValidDigest(
+      "md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
+}
+
+TEST(FileUtil, WriteReadRemove) {
+  const char* tmp = getenv("TEST_TMPDIR");
+  auto dir = MakeTempDir(tmp ? tmp : "/tmp", "fu-");
+  ASSERT_TRUE(dir.ok()) << dir.status();
+  ASSERT_TRUE(MakeDirs(*dir + "/a/b/c").ok());
+  ASSERT_TRUE(WriteFileAtomic(*dir + "/a/b/c/f", "hello").ok());
+  auto data = ReadFile(*dir + "/a/b/c/f");
+  ASSERT_TRUE(data.ok());
+  EXPECT_EQ(*data, "hello");
+  auto digest = Sha256File(*dir + "/a/b/c/f");
+  ASSERT_TRUE(digest.ok());
+  EXPECT_EQ(*digest, Sha256Digest("hello"));
+  ASSERT_TRUE(RemoveTree(*dir).ok());
+  EXPECT_FALSE(PathExists(*dir));
+  EXPECT_EQ(ReadFile(*dir + "/nope").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace longshore

@@ -1,0 +1,145 @@
+#include "common/file_util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/errno_status.h"
+#include "common/unique_fd.h"
+
+namespace longshore {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(errno, "open(%s)", path);
+  std::string out;
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus(errno, "read(%s)", path);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  return out;
+}
+
+absl::Status WriteFileAtomic(const std::string& path, absl::string_view data,
+                             int mode) {
+  std::string tmp = absl::StrCat(path, ".tmp.", getpid());
+  UniqueFd fd(
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!fd) return ErrnoStatus(errno, "open(%s)", tmp);
+  size_t off = 0;
+  while (off < data.size()) {
+    ssize_t n = ::write(fd.get(), data.data() + off, data.size() - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int err = errno;
+      ::unlink(tmp.c_str());
+      return ErrnoStatus(err, "write(%s)", tmp);
+    }
+    off += static_cast<size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoStatus(err, "fsync(%s)", tmp);
+  }
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoStatus(err, "rename(%s, %s)", tmp, path);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MakeDirs(const std::string& path, int mode) {
+  if (path.empty()) return absl::OkStatus();
+  std::string cur;
+  size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    cur = path.substr(0, pos);
+    if (cur.empty()) continue;
+    if (::mkdir(cur.c_str(), mode) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, "mkdir(%s)", cur);
+    }
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "stat(%s)", path);
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(path, " exists and is not a directory"));
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+absl::Status RemoveAt(int dirfd, const std::string& name,
+                      const std::string& display) {
+  if (::unlinkat(dirfd, name.c_str(), 0) == 0) return absl::OkStatus();
+  if (errno == ENOENT) return absl::OkStatus();
+  if (errno != EISDIR && errno != EPERM) {
+    return ErrnoStatus(errno, "unlink(%s)", display);
+  }
+  int fd = ::openat(dirfd, name.c_str(),
+                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open(%s)", display);
+  // A directory we cannot list (mode 000) is still ours to remove.
+  ::fchmod(fd, 0700);
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    int err = errno;
+    ::close(fd);
+    return ErrnoStatus(err, "fdopendir(%s)", display);
+  }
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(dir)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    names.push_back(n);
+  }
+  absl::Status status;
+  for (const std::string& n : names) {
+    absl::Status s = RemoveAt(::dirfd(dir), n, display + "/" + n);
+    if (!s.ok() && status.ok()) status = s;
+  }
+  ::closedir(dir);
+  if (!status.ok()) return status;
+  if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
+    return ErrnoStatus(errno, "rmdir(%s)", display);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RemoveTree(const std::string& path) {
+  return RemoveAt(AT_FDCWD, path, path);
+}
+
+absl::StatusOr<std::string> MakeTempDir(const std::string& parent,
+                                        const std::string& prefix) {
+  std::string tmpl = absl::StrCat(parent, "/", prefix, "XXXXXX");
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    return ErrnoStatus(errno, "mkdtemp(%s)", tmpl);
+  }
+  return tmpl;
+}
+
+bool PathExists(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+}  // namespace longshore

@@ -1,0 +1,29 @@
+// Whole-file and directory helpers for trusted paths (the worker's own state). Paths
+// inside an image rootfs are hostile and must go through image/ and sandbox/ instead.
+#ifndef LONGSHORE_COMMON_FILE_UTIL_H_
+#define LONGSHORE_COMMON_FILE_UTIL_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace longshore {
+
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+// Writes to `path.tmp.<pid>` and renames, so readers never see a partial file.
+absl::Status WriteFileAtomic(const std::string& path, absl::string_view data,
+                             int mode = 0644);
+// mkdir -p; existing directories are fine.
+absl::Status MakeDirs(const std::string& path, int mode = 0755);
+// rm -rf that does not follow symlinks; a missing path is OK.
+absl::Status RemoveTree(const std::string& path);
+// mkdtemp under `parent` with `prefix`.
+absl::StatusOr<std::string> MakeTempDir(const std::string& parent,
+                                        const std::string& prefix);
+bool PathExists(const std::string& path);
+
+}  // namespace longshore
+
+#endif  // LONGSHORE_COMMON_FILE_UTIL_H_
