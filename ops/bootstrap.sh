@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs everything Longshore builds, tests and runs with on Debian 12, and creates
+# what the tests need. Idempotent: quiet when all is already there. Run as root.
+set -euo pipefail
+
+PACKAGES=(
+  # Build: Bazel offline with Debian's stand-in repositories, and the system libraries.
+  bazel-bootstrap bazel-bootstrap-source build-essential pkg-config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libseccomp-dev libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev
+  libarchive-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev libssl-dev
+  nlohmann-json3-dev libsqlite3-dev
+  # Formatting check and the libFuzzer targets.
+  clang clang-format libclang-rt-14-dev
+  # Run: user namespaces with a subordinate id range, the per-step network.
+  uidmap slirp4netns
+  # Test peers and fixtures: base images from busybox-static, a real registry,
+  # real OCI tools to check what Longshore produces, Prometheus, bench peers.
+  busybox-static docker-registry skopeo umoci prometheus bubblewrap
+  pigz zstd jq curl ca-certificates util-linux iproute2 procps git
+)
+
+TEST_USER="${LONGSHORE_TEST_USER:-longshore}"
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "ops/bootstrap.sh: run as root (it installs packages and creates the user ${TEST_USER})" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "ops/bootstrap.sh: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian starts the registry and Prometheus as services on install; tests start their
+# own on free ports, so the packaged ones are stopped to keep the machine quiet.
+for svc in docker-registry prometheus prometheus-node-exporter; do
+  if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+    systemctl stop "$svc" >/dev/null 2>&1 || true
+  fi
+done
+
+# The unprivileged user workers and sandbox tests run as, with a 65,536-id
+# subordinate range for newuidmap/newgidmap.
+if ! id -u "$TEST_USER" >/dev/null 2>&1; then
+  useradd --system --create-home --shell /usr/sbin/nologin "$TEST_USER"
+fi
+for f in /etc/subuid /etc/subgid; do
+  touch "$f"
+  if ! grep -q "^${TEST_USER}:" "$f"; then
+    # Pick a range above every range already given out.
+    start=$(awk -F: 'BEGIN{m=100000} {e=$2+$3; if (e>m) m=e} END{print m}' "$f")
+    echo "${TEST_USER}:${start}:65536" >>"$f"
+  fi
+done
+
+# slirp4netns, run by an unprivileged user, opens /dev/net/tun; most distributions
+# make it 0666 through udev, these machines ship it 0600.
+if [[ -c /dev/net/tun ]] && [[ $(stat -c %a /dev/net/tun) != 666 ]]; then
+  chmod 0666 /dev/net/tun
+fi
