@@ -15,7 +15,8 @@ absl::StatusCode ErrnoToCode(int err);
 // "operation: strerror(err)" with the code chosen by ErrnoToCode.
 absl::Status ErrnoStatusMessage(int err, const std::string& operation);
 
-// ErrnoStatus(errno, "openat(%s)", path) -> "openat(/x): No such file or directory".
+// ErrnoStatus(errno, "openat(%s)", path) -> "openat(/x): No such file or
+// directory".
 template <typename... Args>
 absl::Status ErrnoStatus(int err, const absl::FormatSpec<Args...>& format,
                          const Args&... args) {

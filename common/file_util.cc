@@ -75,7 +75,8 @@ absl::Status MakeDirs(const std::string& path, int mode) {
     }
   }
   struct stat st;
-  if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "stat(%s)", path);
+  if (::stat(path.c_str(), &st) != 0)
+    return ErrnoStatus(errno, "stat(%s)", path);
   if (!S_ISDIR(st.st_mode)) {
     return absl::FailedPreconditionError(
         absl::StrCat(path, " exists and is not a directory"));

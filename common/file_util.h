@@ -1,5 +1,6 @@
-// Whole-file and directory helpers for trusted paths (the worker's own state). Paths
-// inside an image rootfs are hostile and must go through image/ and sandbox/ instead.
+// Whole-file and directory helpers for trusted paths (the worker's own state).
+// Paths inside an image rootfs are hostile and must go through image/ and
+// sandbox/ instead.
 #ifndef LONGSHORE_COMMON_FILE_UTIL_H_
 #define LONGSHORE_COMMON_FILE_UTIL_H_
 

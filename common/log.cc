@@ -59,8 +59,8 @@ LogMessage::LogMessage(LogLevel level, const char* file, int line)
   stream_ << absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
                               absl::UTCTimeZone())
           << " " << LevelName(level_) << " " << Tag() << "["
-          << static_cast<int>(getpid()) << "] "
-          << (base ? base + 1 : file) << ":" << line << "] ";
+          << static_cast<int>(getpid()) << "] " << (base ? base + 1 : file)
+          << ":" << line << "] ";
 }
 
 LogMessage::~LogMessage() {

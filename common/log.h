@@ -1,5 +1,6 @@
-// Minimal leveled logging to stderr: `LS_LOG(INFO) << "worker " << id << " ready";`.
-// Debian's abseil (20220623) predates absl/log, so the project keeps this one sink.
+// Minimal leveled logging to stderr: `LS_LOG(INFO) << "worker " << id << "
+// ready";`. Debian's abseil (20220623) predates absl/log, so the project keeps
+// this one sink.
 #ifndef LONGSHORE_COMMON_LOG_H_
 #define LONGSHORE_COMMON_LOG_H_
 
@@ -10,8 +11,8 @@ namespace longshore {
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 
-// Messages below this level are dropped. Defaults to kInfo, or LONGSHORE_LOG_LEVEL
-// (debug|info|warning|error) from the environment.
+// Messages below this level are dropped. Defaults to kInfo, or
+// LONGSHORE_LOG_LEVEL (debug|info|warning|error) from the environment.
 void SetMinLogLevel(LogLevel level);
 LogLevel MinLogLevel();
 // A tag printed in every line ("scheduler", "worker"), set once by main().
@@ -35,10 +36,9 @@ class LogMessage {
 #define LS_LOG_LEVEL_WARNING ::longshore::LogLevel::kWarning
 #define LS_LOG_LEVEL_ERROR ::longshore::LogLevel::kError
 
-#define LS_LOG(level)                                              \
-  if (LS_LOG_LEVEL_##level < ::longshore::MinLogLevel()) {         \
-  } else                                                           \
-    ::longshore::LogMessage(LS_LOG_LEVEL_##level, __FILE__, __LINE__) \
-        .stream()
+#define LS_LOG(level)                                      \
+  if (LS_LOG_LEVEL_##level < ::longshore::MinLogLevel()) { \
+  } else                                                   \
+    ::longshore::LogMessage(LS_LOG_LEVEL_##level, __FILE__, __LINE__).stream()
 
 #endif  // LONGSHORE_COMMON_LOG_H_

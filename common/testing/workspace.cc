@@ -47,10 +47,10 @@ absl::StatusOr<std::string> ConformanceDir() {
   if (!root.ok()) return root.status();
   std::string dir = absl::StrCat(*root, "/../shared/conformance");
   if (!IsDir(dir)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "BuildKit conformance data not found at ", dir,
-        " (set LONGSHORE_CONFORMANCE_DIR to the folder holding "
-        "buildkit-parser/ and buildkit-shell/)"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("BuildKit conformance data not found at ", dir,
+                     " (set LONGSHORE_CONFORMANCE_DIR to the folder holding "
+                     "buildkit-parser/ and buildkit-shell/)"));
   }
   char resolved[PATH_MAX];
   if (realpath(dir.c_str(), resolved) == nullptr) return dir;

@@ -8,14 +8,15 @@
 
 namespace longshore::testing {
 
-// The source workspace root (the directory holding WORKSPACE), found by resolving
-// the symlink Bazel's runfiles keep for //:WORKSPACE. Tests that use it must list
+// The source workspace root (the directory holding WORKSPACE), found by
+// resolving the symlink Bazel's runfiles keep for //:WORKSPACE. Tests that use
+// it must list
 // "//:WORKSPACE" in `data`.
 absl::StatusOr<std::string> WorkspaceRoot();
 
 // BuildKit's conformance data: $LONGSHORE_CONFORMANCE_DIR when set, else
-// `<workspace>/../shared/conformance`. The error says what is missing and where it
-// was looked for.
+// `<workspace>/../shared/conformance`. The error says what is missing and where
+// it was looked for.
 absl::StatusOr<std::string> ConformanceDir();
 
 }  // namespace longshore::testing
