@@ -1,0 +1,342 @@
+#include "client/build_flags.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace longshore::client {
+
+const char kBuildUsage[] =
+    R"(Usage: longshore build [OPTIONS] CONTEXT
+
+Options:
+  -t, --tag NAME[:TAG]        Name and optionally a tag (repeatable)
+  -f, --file PATH             Name of the Dockerfile (default: CONTEXT/Dockerfile)
+      --build-arg K=V         Set a build-time variable (repeatable)
+      --label K=V             Set metadata on the image (repeatable)
+      --target STAGE          Build the named stage
+      --no-cache              Do not use the layer cache
+      --progress MODE         auto, tty, plain or json (default auto)
+  -o, --output SPEC           type=oci,dest=PATH[,tar=false] | type=docker,dest=FILE |
+                              type=registry (repeatable)
+      --push                  Shorthand for --output=type=registry
+      --scheduler HOST:PORT   Submit to a farm ($LONGSHORE_SCHEDULER); without it the
+                              build runs in-process on this machine
+  -q, --quiet                 Print only the image digest
+      --iidfile FILE          Write the image digest to FILE
+)";
+
+namespace {
+
+bool ValidTagChar(char c) {
+  return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '-';
+}
+
+bool ValidPathComponent(absl::string_view c) {
+  // [a-z0-9]+ separated by '.', '_', '__' or '-'+ (OCI distribution's grammar).
+  if (c.empty()) return false;
+  if (!absl::ascii_isalnum(c.front()) || !absl::ascii_isalnum(c.back())) {
+    return false;
+  }
+  for (char ch : c) {
+    if (absl::ascii_isupper(ch)) return false;
+    if (!(absl::ascii_isalnum(ch) || ch == '.' || ch == '_' || ch == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::StatusOr<std::pair<std::string, std::string>> SplitKeyValue(
+    const std::string& flag, const std::string& value) {
+  size_t eq = value.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", value, ": expected KEY=VALUE"));
+  }
+  return std::make_pair(value.substr(0, eq), value.substr(eq + 1));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> NormalizeTag(const std::string& ref) {
+  if (ref.empty()) return absl::InvalidArgumentError("-t: empty image name");
+  if (absl::StrContains(ref, "@")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("-t ", ref, ": a tag cannot carry a digest"));
+  }
+  std::string name = ref;
+  std::string tag = "latest";
+  size_t slash = ref.rfind('/');
+  size_t colon = ref.rfind(':');
+  if (colon != std::string::npos &&
+      (slash == std::string::npos || colon > slash)) {
+    name = ref.substr(0, colon);
+    tag = ref.substr(colon + 1);
+  }
+  if (tag.empty() || tag.size() > 128 || !ValidTagChar(tag[0]) ||
+      tag[0] == '.' || tag[0] == '-') {
+    return absl::InvalidArgumentError(
+        absl::StrCat("-t ", ref, ": invalid tag \"", tag, "\""));
+  }
+  for (char c : tag) {
+    if (!ValidTagChar(c)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("-t ", ref, ": invalid tag \"", tag, "\""));
+    }
+  }
+  std::vector<std::string> parts = absl::StrSplit(name, '/');
+  size_t first_path = 0;
+  if (parts.size() > 1 &&
+      (absl::StrContains(parts[0], ".") || absl::StrContains(parts[0], ":") ||
+       parts[0] == "localhost")) {
+    first_path = 1;  // registry host[:port]
+  }
+  if (first_path >= parts.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("-t ", ref, ": missing repository name"));
+  }
+  for (size_t i = first_path; i < parts.size(); ++i) {
+    if (!ValidPathComponent(parts[i])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "-t ", ref, ": invalid reference format: repository name \"",
+          parts[i], "\" must be lowercase letters, digits and separators"));
+    }
+  }
+  return absl::StrCat(name, ":", tag);
+}
+
+absl::StatusOr<v1::OutputSpec> ParseOutputFlag(const std::string& value) {
+  v1::OutputSpec out;
+  if (value.empty()) return absl::InvalidArgumentError("--output: empty value");
+  if (!absl::StrContains(value, "=")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--output ", value,
+        ": expected type=oci|docker|registry,... (type=local is not "
+        "supported)"));
+  }
+  bool have_tar = false;
+  for (absl::string_view field : absl::StrSplit(value, ',')) {
+    size_t eq = field.find('=');
+    if (eq == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--output ", value, ": field \"", field, "\" is not KEY=VALUE"));
+    }
+    std::string key = absl::AsciiStrToLower(field.substr(0, eq));
+    std::string val(field.substr(eq + 1));
+    if (key == "type") {
+      if (val == "oci") {
+        out.set_type(v1::OutputSpec::OCI);
+      } else if (val == "docker") {
+        out.set_type(v1::OutputSpec::DOCKER);
+      } else if (val == "registry" || val == "image") {
+        out.set_type(v1::OutputSpec::REGISTRY);
+      } else {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--output ", value, ": unsupported type \"", val,
+                         "\" (supported: oci, docker, registry)"));
+      }
+    } else if (key == "dest") {
+      out.set_dest(val);
+    } else if (key == "tar") {
+      if (val != "true" && val != "false") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--output ", value,
+                         ": tar must be true or false, not \"", val, "\""));
+      }
+      have_tar = true;
+      out.set_tar(val == "true");
+    } else if (key == "push") {
+      auto* kv = out.add_attrs();
+      kv->set_key(key);
+      kv->set_value(val);
+    } else {
+      auto* kv = out.add_attrs();
+      kv->set_key(key);
+      kv->set_value(val);
+    }
+  }
+  if (out.type() == v1::OutputSpec::TYPE_UNSPECIFIED) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--output ", value, ": missing type="));
+  }
+  if (!have_tar) out.set_tar(true);
+  if ((out.type() == v1::OutputSpec::OCI ||
+       out.type() == v1::OutputSpec::DOCKER) &&
+      out.dest().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--output ", value, ": dest= is required for type=",
+                     out.type() == v1::OutputSpec::OCI ? "oci" : "docker"));
+  }
+  if (out.dest() == "-") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--output ", value, ": writing to stdout is not supported"));
+  }
+  if (out.type() == v1::OutputSpec::DOCKER && !out.tar()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--output ", value, ": type=docker is always a tar"));
+  }
+  return out;
+}
+
+absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
+                                           const std::string& env_scheduler) {
+  BuildFlags f;
+  f.scheduler = env_scheduler;
+  std::vector<std::string> positional;
+  for (size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    if (arg == "--") {
+      for (++i; i < args.size(); ++i) positional.push_back(args[i]);
+      break;
+    }
+    if (arg.size() < 2 || arg[0] != '-') {
+      positional.push_back(arg);
+      continue;
+    }
+    // Split "--flag=value"; short flags take the next word or an attached
+    // value.
+    std::string name = arg;
+    std::string value;
+    bool has_value = false;
+    if (absl::StartsWith(arg, "--")) {
+      size_t eq = arg.find('=');
+      if (eq != std::string::npos) {
+        name = arg.substr(0, eq);
+        value = arg.substr(eq + 1);
+        has_value = true;
+      }
+    } else if (arg.size() > 2) {
+      name = arg.substr(0, 2);
+      value = arg.substr(2);
+      has_value = true;
+    }
+    auto take_value = [&]() -> absl::StatusOr<std::string> {
+      if (has_value) return value;
+      if (i + 1 >= args.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("flag needs an argument: ", name));
+      }
+      return args[++i];
+    };
+    auto boolean = [&](bool* out) -> absl::Status {
+      if (!has_value || value == "true") {
+        *out = true;
+      } else if (value == "false") {
+        *out = false;
+      } else {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, "=", value, ": expected true or false"));
+      }
+      return absl::OkStatus();
+    };
+    if (name == "-t" || name == "--tag") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      auto tag = NormalizeTag(*v);
+      if (!tag.ok()) return tag.status();
+      f.tags.push_back(*tag);
+    } else if (name == "-f" || name == "--file") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      f.dockerfile = *v;
+    } else if (name == "--build-arg") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      size_t eq = v->find('=');
+      if (eq == 0 || v->empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--build-arg ", *v, ": expected KEY=VALUE"));
+      }
+      if (eq == std::string::npos) {
+        // As docker: `--build-arg K` takes K from the environment, if set.
+        const char* env = getenv(v->c_str());
+        if (env == nullptr) continue;
+        f.build_args.emplace_back(*v, env);
+      } else {
+        f.build_args.emplace_back(v->substr(0, eq), v->substr(eq + 1));
+      }
+    } else if (name == "--label") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      auto kv = SplitKeyValue("--label", *v);
+      if (!kv.ok()) return kv.status();
+      f.labels.push_back(*kv);
+    } else if (name == "--target") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      f.target = *v;
+    } else if (name == "--no-cache") {
+      auto s = boolean(&f.no_cache);
+      if (!s.ok()) return s;
+    } else if (name == "--push") {
+      auto s = boolean(&f.push);
+      if (!s.ok()) return s;
+    } else if (name == "-q" || name == "--quiet") {
+      auto s = boolean(&f.quiet);
+      if (!s.ok()) return s;
+    } else if (name == "--iidfile") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      f.iidfile = *v;
+    } else if (name == "--progress") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      if (*v == "auto") {
+        f.progress = ProgressMode::kAuto;
+      } else if (*v == "tty") {
+        f.progress = ProgressMode::kTty;
+      } else if (*v == "plain") {
+        f.progress = ProgressMode::kPlain;
+      } else if (*v == "json" || *v == "rawjson") {
+        f.progress = ProgressMode::kJson;
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--progress ", *v, ": expected auto, tty, plain or json"));
+      }
+    } else if (name == "-o" || name == "--output") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      auto out = ParseOutputFlag(*v);
+      if (!out.ok()) return out.status();
+      f.outputs.push_back(*out);
+    } else if (name == "--scheduler") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      f.scheduler = *v;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown flag: ", name, "\n\n", kBuildUsage));
+    }
+  }
+  if (positional.size() != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("\"longshore build\" requires exactly 1 argument (the "
+                     "build context), got ",
+                     positional.size(), "\n\n", kBuildUsage));
+  }
+  f.context = positional[0];
+  if (f.push) {
+    bool have_registry = false;
+    for (const auto& o : f.outputs) {
+      if (o.type() == v1::OutputSpec::REGISTRY) have_registry = true;
+    }
+    if (!have_registry) {
+      v1::OutputSpec reg;
+      reg.set_type(v1::OutputSpec::REGISTRY);
+      f.outputs.push_back(reg);
+    }
+  }
+  for (const auto& o : f.outputs) {
+    if (o.type() == v1::OutputSpec::REGISTRY && f.tags.empty()) {
+      return absl::InvalidArgumentError(
+          "--push/--output type=registry: at least one -t NAME:TAG is "
+          "required to push");
+    }
+  }
+  return f;
+}
+
+}  // namespace longshore::client

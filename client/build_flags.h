@@ -1,0 +1,53 @@
+// `longshore build` command line, parsed the way `docker buildx build` reads
+// it.
+#ifndef LONGSHORE_CLIENT_BUILD_FLAGS_H_
+#define LONGSHORE_CLIENT_BUILD_FLAGS_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "proto/longshore.pb.h"
+
+namespace longshore::client {
+
+enum class ProgressMode { kAuto, kTty, kPlain, kJson };
+
+struct BuildFlags {
+  std::vector<std::string>
+      tags;                // normalized (docker.io/library/... kept short)
+  std::string dockerfile;  // -f, as given (empty: CONTEXT/Dockerfile)
+  std::vector<std::pair<std::string, std::string>> build_args;
+  std::vector<std::pair<std::string, std::string>> labels;
+  std::string target;
+  bool no_cache = false;
+  bool push = false;
+  ProgressMode progress = ProgressMode::kAuto;
+  std::vector<v1::OutputSpec> outputs;
+  std::string scheduler;  // HOST:PORT; empty builds in-process
+  std::string context;    // CONTEXT directory
+  bool quiet = false;     // -q: print only the image digest
+  std::string iidfile;    // --iidfile: write the image digest here
+};
+
+// Parses the arguments after `build`. `env_scheduler` is $LONGSHORE_SCHEDULER.
+// Errors name the flag and what was wrong with it.
+absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
+                                           const std::string& env_scheduler);
+
+// Parses one `--output` value: "type=oci,dest=out.tar", "type=local"... and the
+// docker shorthands ("-o DIR" means type=local; "-" means a tar on stdout is
+// not supported and is rejected).
+absl::StatusOr<v1::OutputSpec> ParseOutputFlag(const std::string& value);
+
+// Checks a `-t` reference: [HOST[:PORT]/]PATH[:TAG], lower-case path
+// components, tag of at most 128 [A-Za-z0-9_.-] characters. Adds ":latest" when
+// no tag is given.
+absl::StatusOr<std::string> NormalizeTag(const std::string& ref);
+
+extern const char kBuildUsage[];
+
+}  // namespace longshore::client
+
+#endif  // LONGSHORE_CLIENT_BUILD_FLAGS_H_

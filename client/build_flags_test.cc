@@ -1,0 +1,101 @@
+#include "client/build_flags.h"
+
+#include "gtest/gtest.h"
+
+namespace longshore::client {
+namespace {
+
+TEST(ParseBuildFlags, DockerSpellings) {
+  auto f = ParseBuildFlags(
+      {"-t", "app:1", "--tag=registry.local:5000/team/app", "-f",
+       "x/Dockerfile", "--build-arg", "A=1", "--build-arg=B=two=2", "--target",
+       "final", "--no-cache", "--progress=json", "--output",
+       "type=oci,dest=out,tar=false", "--label", "k=v", "ctx"},
+      "");
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_EQ(f->tags.size(), 2u);
+  EXPECT_EQ(f->tags[0], "app:1");
+  EXPECT_EQ(f->tags[1], "registry.local:5000/team/app:latest");
+  EXPECT_EQ(f->dockerfile, "x/Dockerfile");
+  ASSERT_EQ(f->build_args.size(), 2u);
+  EXPECT_EQ(f->build_args[1].first, "B");
+  EXPECT_EQ(f->build_args[1].second, "two=2");
+  EXPECT_EQ(f->target, "final");
+  EXPECT_TRUE(f->no_cache);
+  EXPECT_EQ(f->progress, ProgressMode::kJson);
+  ASSERT_EQ(f->outputs.size(), 1u);
+  EXPECT_EQ(f->outputs[0].type(), v1::OutputSpec::OCI);
+  EXPECT_EQ(f->outputs[0].dest(), "out");
+  EXPECT_FALSE(f->outputs[0].tar());
+  EXPECT_EQ(f->context, "ctx");
+  EXPECT_EQ(f->labels[0].first, "k");
+  EXPECT_TRUE(f->scheduler.empty());
+}
+
+TEST(ParseBuildFlags, SchedulerFromEnvironmentAndFlag) {
+  auto f = ParseBuildFlags({"."}, "10.0.0.1:7070");
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->scheduler, "10.0.0.1:7070");
+  f = ParseBuildFlags({"--scheduler", "h:1", "."}, "10.0.0.1:7070");
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->scheduler, "h:1");
+}
+
+TEST(ParseBuildFlags, PushNeedsATag) {
+  auto f = ParseBuildFlags({"--push", "."}, "");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("-t NAME:TAG"), std::string::npos);
+  f = ParseBuildFlags({"--push", "-t", "r.io/a:b", "."}, "");
+  ASSERT_TRUE(f.ok());
+  ASSERT_EQ(f->outputs.size(), 1u);
+  EXPECT_EQ(f->outputs[0].type(), v1::OutputSpec::REGISTRY);
+}
+
+TEST(ParseBuildFlags, ErrorsNameTheFlag) {
+  auto f = ParseBuildFlags({"--bogus", "."}, "");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("unknown flag: --bogus"),
+            std::string::npos);
+  f = ParseBuildFlags({"-t"}, "");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("flag needs an argument: -t"),
+            std::string::npos);
+  f = ParseBuildFlags({"--progress", "fancy", "."}, "");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("--progress fancy"), std::string::npos);
+  f = ParseBuildFlags({"a", "b"}, "");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("exactly 1 argument"), std::string::npos);
+  f = ParseBuildFlags({"-t", "Upper/Case", "."}, "");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("Case"), std::string::npos);
+}
+
+TEST(ParseOutputFlag, Types) {
+  auto o = ParseOutputFlag("type=docker,dest=img.tar");
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(o->type(), v1::OutputSpec::DOCKER);
+  EXPECT_TRUE(o->tar());
+  o = ParseOutputFlag("type=oci,dest=o.tar,compression=zstd");
+  ASSERT_TRUE(o.ok());
+  ASSERT_EQ(o->attrs_size(), 1);
+  EXPECT_EQ(o->attrs(0).key(), "compression");
+  EXPECT_EQ(o->attrs(0).value(), "zstd");
+  EXPECT_FALSE(ParseOutputFlag("type=oci").ok());           // no dest
+  EXPECT_FALSE(ParseOutputFlag("type=local,dest=x").ok());  // unsupported
+  EXPECT_FALSE(ParseOutputFlag("type=oci,dest=x,tar=maybe").ok());
+  EXPECT_FALSE(ParseOutputFlag("dest=x").ok());  // no type
+}
+
+TEST(NormalizeTag, Rules) {
+  EXPECT_EQ(*NormalizeTag("app"), "app:latest");
+  EXPECT_EQ(*NormalizeTag("localhost:5000/app"), "localhost:5000/app:latest");
+  EXPECT_EQ(*NormalizeTag("a/b/c:v1.2-rc_3"), "a/b/c:v1.2-rc_3");
+  EXPECT_FALSE(NormalizeTag("app:").ok());
+  EXPECT_FALSE(NormalizeTag("app@sha256:abc").ok());
+  EXPECT_FALSE(NormalizeTag("-app").ok());
+  EXPECT_FALSE(NormalizeTag(std::string("app:") + std::string(129, 'x')).ok());
+}
+
+}  // namespace
+}  // namespace longshore::client

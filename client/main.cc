@@ -1,0 +1,67 @@
+// longshore: the command line for CI jobs and operators.
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "client/admin_commands.h"
+#include "client/build_command.h"
+#include "client/build_flags.h"
+#include "client/dockerfile_command.h"
+
+namespace {
+
+const char kUsage[] =
+    R"(Usage: longshore COMMAND [OPTIONS]
+
+Commands:
+  build CONTEXT              Build an image from a Dockerfile (docker build flags)
+  dockerfile parse FILE      Print a Dockerfile's parse (--format=ast|json)
+  builds                     List recent builds on the scheduler
+  cancel BUILD_ID            Cancel a build
+  workers                    List the scheduler's workers
+  drain WORKER_ID            Stop giving builds to a worker
+  undrain WORKER_ID          Resume giving builds to a worker
+
+Set LONGSHORE_SCHEDULER=HOST:PORT (or pass --scheduler) to talk to a farm.
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::string(argv[1]) == "-h" ||
+      std::string(argv[1]) == "--help" || std::string(argv[1]) == "help") {
+    fputs(kUsage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  std::string command = argv[1];
+  std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "build") {
+    for (const auto& a : args) {
+      if (a == "-h" || a == "--help") {
+        fputs(longshore::client::kBuildUsage, stdout);
+        return 0;
+      }
+    }
+    const char* env = getenv("LONGSHORE_SCHEDULER");
+    auto flags = longshore::client::ParseBuildFlags(args, env ? env : "");
+    if (!flags.ok()) {
+      fprintf(stderr, "ERROR: %s\n",
+              std::string(flags.status().message()).c_str());
+      return 2;
+    }
+    return longshore::client::RunBuild(*flags);
+  }
+  if (command == "dockerfile") {
+    return longshore::client::RunDockerfileCommand(args);
+  }
+  if (command == "workers" || command == "drain" || command == "undrain" ||
+      command == "cancel" || command == "builds") {
+    return longshore::client::RunAdminCommand(command, args);
+  }
+  fprintf(stderr, "longshore: unknown command \"%s\"\n\n%s", command.c_str(),
+          kUsage);
+  return 2;
+}

@@ -1,0 +1,783 @@
+#include "worker/build_executor.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <optional>
+#include <regex>
+
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "common/errno_status.h"
+#include "common/file_util.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
+#include "dockerfile/build_plan.h"
+#include "dockerfile/parser.h"
+#include "dockerfile/stage_evaluator.h"
+#include "image/layer_apply.h"
+#include "image/layer_commit.h"
+#include "image/oci.h"
+#include "image/oci_layout.h"
+#include "worker/copy_files.h"
+#include "worker/image_assembly.h"
+#include "worker/in_root.h"
+#include "worker/overlay_mount.h"
+#include "worker/passwd.h"
+#include "worker/sandbox_runner.h"
+
+namespace longshore::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// A layer of a stage's filesystem, in image order (bottom first).
+struct Layer {
+  image::Descriptor blob;
+  std::string diff_id;
+  std::string snapshot;  // extracted directory, usable as an overlay lower
+};
+
+struct StageResult {
+  dockerfile::ImageConfig config;
+  std::vector<Layer> layers;
+  std::vector<image::HistoryEntry> history;
+  std::string cache_key;
+};
+
+// A failure with the step and line it belongs to.
+struct StepFailure {
+  absl::Status status;
+  v1::StepRef step;
+  int line = 0;
+};
+
+int64_t NowNanos() { return absl::ToUnixNanos(absl::Now()); }
+
+std::string KeyOf(const std::vector<std::string>& parts) {
+  Sha256 h;
+  for (const auto& p : parts) {
+    h.Update(p);
+    h.Update("\0", 1);
+  }
+  return h.Digest();
+}
+
+// "Dockerfile:12: unknown instruction: RUNN" -> 12.
+int LineFromMessage(absl::string_view message) {
+  static const std::regex kLine(R"(^[^:\s]*:(\d+)(:\d+)?: )");
+  std::cmatch m;
+  std::string s(message);
+  if (std::regex_search(s.c_str(), m, kLine)) {
+    int line = 0;
+    if (absl::SimpleAtoi(m[1].str(), &line)) return line;
+  }
+  return 0;
+}
+
+class BuildRun {
+ public:
+  BuildRun(const ExecutorOptions& opts, image::ContentStore* store,
+           StepCache* cache, const BuildRequest& req, BuildEventSink* sink,
+           const std::atomic<bool>* cancel)
+      : opts_(opts),
+        store_(store),
+        cache_(cache),
+        req_(req),
+        sink_(sink),
+        cancel_(cancel) {}
+
+  BuildOutcome Run() {
+    BuildOutcome out;
+    auto tmp = MakeTempDir(opts_.work_dir + "/tmp",
+                           absl::StrCat("build-", req_.build_id, "-"));
+    if (!tmp.ok()) {
+      out.error = std::string(tmp.status().message());
+      return out;
+    }
+    tmp_ = *tmp;
+    auto cleanup = absl::MakeCleanup([&] {
+      absl::Status s = RemoveTree(tmp_);
+      if (!s.ok()) LS_LOG(WARNING) << "cleanup of " << tmp_ << ": " << s;
+    });
+    absl::Status s = Build(&out);
+    if (!s.ok()) {
+      out.state = (cancel_ != nullptr && *cancel_) ? v1::CANCELLED : v1::FAILED;
+      out.error = std::string(s.message());
+      out.failed_step = failure_.step;
+      out.error_line = failure_.line;
+      for (const auto& [index, path] : out.output_files) unlink(path.c_str());
+      out.output_files.clear();
+      v1::BuildEvent ev;
+      ev.set_time_unix_nanos(NowNanos());
+      auto* e = ev.mutable_error();
+      e->set_message(out.error);
+      *e->mutable_step() = failure_.step;
+      e->set_line(failure_.line);
+      sink_->Emit(ev);
+      return out;
+    }
+    out.state = v1::SUCCEEDED;
+    return out;
+  }
+
+ private:
+  absl::Status Fail(absl::Status s, const v1::StepRef& step, int line) {
+    failure_.status = s;
+    failure_.step = step;
+    failure_.line = line;
+    return s;
+  }
+
+  bool Cancelled() const { return cancel_ != nullptr && *cancel_; }
+
+  absl::Status Build(BuildOutcome* out) {
+    const v1::BuildSpec& spec = req_.spec;
+    std::string filename =
+        spec.dockerfile_path().empty() ? "Dockerfile" : spec.dockerfile_path();
+    auto parsed = dockerfile::Parse(spec.dockerfile(), filename);
+    if (!parsed.ok()) {
+      return Fail(parsed.status(), {},
+                  LineFromMessage(parsed.status().message()));
+    }
+    df_ = std::move(*parsed);
+    dockerfile::PlanOptions popts;
+    for (const auto& kv : spec.build_args()) {
+      popts.build_args.emplace_back(kv.key(), kv.value());
+      if (kv.key() == "SOURCE_DATE_EPOCH") {
+        int64_t v;
+        if (absl::SimpleAtoi(kv.value(), &v)) source_date_epoch_ = v;
+      }
+    }
+    popts.target = spec.target();
+    auto plan = dockerfile::Plan(df_, popts);
+    if (!plan.ok()) {
+      return Fail(plan.status(), {}, LineFromMessage(plan.status().message()));
+    }
+    plan_ = std::move(*plan);
+    CountSteps();
+
+    for (int stage_index : plan_.order) {
+      if (Cancelled()) return absl::CancelledError("build cancelled");
+      RETURN_IF_ERROR(BuildStage(stage_index));
+    }
+    const StageResult& final_stage = results_.at(plan_.target);
+    return Export(final_stage, out);
+  }
+
+  void CountSteps() {
+    total_ = 0;
+    for (int i : plan_.order) {
+      const auto& st = plan_.stages[i];
+      if (st.base.kind == dockerfile::BaseRef::kImage) ++total_;
+      for (const auto* n : st.instructions) {
+        if (n->cmd == "run" || n->cmd == "copy" || n->cmd == "add" ||
+            n->cmd == "workdir") {
+          ++total_;
+        }
+      }
+    }
+  }
+
+  v1::StepRef MakeStep(const dockerfile::Stage& st, const dockerfile::Node& n) {
+    v1::StepRef ref;
+    ref.set_stage(st.name.empty() ? std::to_string(st.index) : st.name);
+    ref.set_index(++index_);
+    ref.set_total(total_);
+    ref.set_instruction(n.original);
+    ref.set_line(n.start_line);
+    return ref;
+  }
+
+  void EmitStarted(const v1::StepRef& ref) {
+    v1::BuildEvent ev;
+    ev.set_time_unix_nanos(NowNanos());
+    *ev.mutable_step_started()->mutable_step() = ref;
+    sink_->Emit(ev);
+  }
+
+  absl::Status BuildStage(int stage_index) {
+    const dockerfile::Stage& st = plan_.stages[stage_index];
+    StageResult r;
+    switch (st.base.kind) {
+      case dockerfile::BaseRef::kScratch:
+        r.cache_key = KeyOf({"scratch", st.platform});
+        break;
+      case dockerfile::BaseRef::kStage:
+        r = results_.at(st.base.stage);
+        break;
+      case dockerfile::BaseRef::kImage: {
+        v1::StepRef ref = MakeStep(st, *st.from);
+        EmitStarted(ref);
+        return Fail(absl::UnimplementedError(absl::StrCat(
+                        "FROM ", st.base.image,
+                        ": pulling base images from a registry is not "
+                        "supported by this worker yet; use FROM scratch or "
+                        "a stage of this Dockerfile")),
+                    ref, st.from->start_line);
+      }
+    }
+    dockerfile::StageEvaluator eval(plan_, stage_index, r.config);
+    auto triggers = eval.BaseTriggers();
+    if (!triggers.ok()) {
+      return Fail(triggers.status(), {}, st.from ? st.from->start_line : 0);
+    }
+    std::vector<const dockerfile::Node*> nodes;
+    for (const auto& t : *triggers) nodes.push_back(&t);
+    nodes.insert(nodes.end(), st.instructions.begin(), st.instructions.end());
+    for (const dockerfile::Node* node : nodes) {
+      if (Cancelled()) return absl::CancelledError("build cancelled");
+      auto step = eval.Next(*node);
+      if (!step.ok()) {
+        return Fail(step.status(), {}, node->start_line);
+      }
+      RETURN_IF_ERROR(RunStep(st, *node, *step, &r));
+      r.config = eval.config();
+    }
+    results_[stage_index] = std::move(r);
+    return absl::OkStatus();
+  }
+
+  std::string Created() const {
+    if (source_date_epoch_) return image::FormatRfc3339(*source_date_epoch_);
+    return image::FormatRfc3339(absl::ToUnixSeconds(absl::Now()));
+  }
+
+  absl::Status RunStep(const dockerfile::Stage& st,
+                       const dockerfile::Node& node,
+                       const dockerfile::ExpandedStep& step, StageResult* r) {
+    image::HistoryEntry hist;
+    hist.created = Created();
+    hist.created_by = step.created_by;
+    hist.comment = "buildkit.dockerfile.v0";
+    if (step.kind == dockerfile::ExpandedStep::kConfigOnly) {
+      r->cache_key = KeyOf({r->cache_key, step.cache_text});
+      hist.empty_layer = true;
+      r->history.push_back(hist);
+      return absl::OkStatus();
+    }
+    v1::StepRef ref = MakeStep(st, node);
+    EmitStarted(ref);
+    Clock::time_point start = Clock::now();
+
+    // The key covers the parent, the expanded instruction and everything the
+    // step's result depends on.
+    std::vector<std::string> parts{r->cache_key, step.cache_text};
+    switch (step.kind) {
+      case dockerfile::ExpandedStep::kRun:
+        parts.push_back("run");
+        parts.push_back(absl::StrJoin(step.run.argv, "\x1f"));
+        parts.push_back(absl::StrJoin(step.run.env, "\x1f"));
+        parts.push_back(step.run.user);
+        parts.push_back(step.run.workdir);
+        parts.push_back(step.run.network);
+        break;
+      case dockerfile::ExpandedStep::kCopy: {
+        parts.push_back(step.copy.add ? "add" : "copy");
+        parts.push_back(step.copy.dest);
+        parts.push_back(step.copy.chown);
+        parts.push_back(step.copy.chmod);
+        auto sum = SourceChecksum(step.copy, *r);
+        if (!sum.ok()) return Fail(sum.status(), ref, node.start_line);
+        parts.push_back(*sum);
+        break;
+      }
+      case dockerfile::ExpandedStep::kWorkdir:
+        parts.push_back("workdir");
+        parts.push_back(step.workdir);
+        parts.push_back(r->config.user);
+        break;
+      default:
+        break;
+    }
+    std::string key = KeyOf(parts);
+
+    if (!req_.spec.no_cache()) {
+      auto hit = cache_->Lookup(key);
+      if (hit && (!hit->has_layer || store_->Has(hit->digest))) {
+        absl::Status s = UseCached(*hit, r, hist);
+        if (s.ok()) {
+          r->cache_key = key;
+          v1::BuildEvent ev;
+          ev.set_time_unix_nanos(NowNanos());
+          *ev.mutable_step_cached()->mutable_step() = ref;
+          ev.mutable_step_cached()->set_layer_digest(hit->digest);
+          sink_->Emit(ev);
+          return absl::OkStatus();
+        }
+        LS_LOG(WARNING) << "cache entry for " << ref.instruction()
+                        << " unusable, rebuilding: " << s;
+      }
+    }
+
+    std::string step_dir = absl::StrCat(tmp_, "/step-", ref.index());
+    RETURN_IF_ERROR(MakeDirs(step_dir + "/upper", 0755));
+    RETURN_IF_ERROR(MakeDirs(step_dir + "/work", 0700));
+    absl::Status s;
+    switch (step.kind) {
+      case dockerfile::ExpandedStep::kRun:
+        s = ExecRun(step, *r, ref, step_dir);
+        break;
+      case dockerfile::ExpandedStep::kCopy:
+        s = ExecCopy(step.copy, *r, step_dir);
+        break;
+      case dockerfile::ExpandedStep::kWorkdir:
+        s = ExecWorkdir(step.workdir, *r, step_dir);
+        break;
+      default:
+        break;
+    }
+    if (!s.ok()) return Fail(s, ref, node.start_line);
+    if (Cancelled()) return absl::CancelledError("build cancelled");
+
+    auto committed = Commit(step_dir + "/upper");
+    if (!committed.ok()) return Fail(committed.status(), ref, node.start_line);
+    CachedStep record;
+    if (committed->has_value()) {
+      const Layer& layer = **committed;
+      record.has_layer = true;
+      record.digest = layer.blob.digest;
+      record.diff_id = layer.diff_id;
+      record.size = layer.blob.size;
+      record.media_type = layer.blob.media_type;
+      r->layers.push_back(layer);
+      hist.empty_layer = false;
+    } else {
+      hist.empty_layer = true;
+    }
+    r->history.push_back(hist);
+    r->cache_key = key;
+    absl::Status cs = cache_->Store(key, record);
+    if (!cs.ok()) LS_LOG(WARNING) << "cache write: " << cs;
+
+    v1::BuildEvent ev;
+    ev.set_time_unix_nanos(NowNanos());
+    auto* fin = ev.mutable_step_finished();
+    *fin->mutable_step() = ref;
+    fin->set_duration_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                             Clock::now() - start)
+                             .count());
+    fin->set_layer_digest(record.digest);
+    sink_->Emit(ev);
+    return absl::OkStatus();
+  }
+
+  absl::Status UseCached(const CachedStep& hit, StageResult* r,
+                         image::HistoryEntry hist) {
+    if (hit.has_layer) {
+      Layer layer;
+      layer.blob.media_type = hit.media_type;
+      layer.blob.digest = hit.digest;
+      layer.blob.size = hit.size;
+      layer.diff_id = hit.diff_id;
+      ASSIGN_OR_RETURN(layer.snapshot, EnsureSnapshot(layer));
+      r->layers.push_back(layer);
+      hist.empty_layer = false;
+    } else {
+      hist.empty_layer = true;
+    }
+    r->history.push_back(hist);
+    return absl::OkStatus();
+  }
+
+  std::string SnapshotDir(const std::string& diff_id) const {
+    absl::string_view hex = diff_id;
+    absl::ConsumePrefix(&hex, "sha256:");
+    return absl::StrCat(opts_.work_dir, "/snapshots/", hex);
+  }
+
+  // The extracted form of `layer`, extracting its blob when no snapshot exists.
+  absl::StatusOr<std::string> EnsureSnapshot(const Layer& layer) {
+    std::string dir = SnapshotDir(layer.diff_id);
+    if (PathExists(dir)) return dir;
+    ASSIGN_OR_RETURN(std::string staging,
+                     MakeTempDir(opts_.work_dir + "/tmp", "extract-"));
+    image::ApplyOptions aopts;
+    auto applied = image::ApplyLayer(store_->BlobPath(layer.blob.digest),
+                                     layer.blob.media_type, staging, aopts);
+    if (!applied.ok()) {
+      RemoveTree(staging).IgnoreError();
+      return applied.status();
+    }
+    if (applied->diff_id != layer.diff_id) {
+      RemoveTree(staging).IgnoreError();
+      return absl::DataLossError(absl::StrCat("layer ", layer.blob.digest,
+                                              " has diffID ", applied->diff_id,
+                                              ", expected ", layer.diff_id));
+    }
+    return InstallSnapshot(staging, layer.diff_id);
+  }
+
+  // Renames `dir` into the snapshot place for `diff_id`; when another build got
+  // there first, `dir` is discarded and the existing snapshot used.
+  absl::StatusOr<std::string> InstallSnapshot(const std::string& dir,
+                                              const std::string& diff_id) {
+    std::string target = SnapshotDir(diff_id);
+    RETURN_IF_ERROR(MakeDirs(opts_.work_dir + "/snapshots", 0700));
+    if (rename(dir.c_str(), target.c_str()) != 0) {
+      int err = errno;
+      if (err != EEXIST && err != ENOTEMPTY) {
+        return ErrnoStatus(err, "rename(%s, %s)", dir, target);
+      }
+      RemoveTree(dir).IgnoreError();
+    }
+    return target;
+  }
+
+  // Commits an upper dir to a layer; nullopt when the step changed nothing.
+  absl::StatusOr<std::optional<Layer>> Commit(const std::string& upper) {
+    ASSIGN_OR_RETURN(bool empty, IsEmptyDir(upper));
+    if (empty) return std::optional<Layer>();
+    image::CommitOptions copts;
+    copts.source_date_epoch = source_date_epoch_;
+    std::string blob_tmp = absl::StrCat(tmp_, "/layer-", ++commits_, ".blob");
+    ASSIGN_OR_RETURN(image::CommittedLayer c,
+                     image::CommitLayer(upper, blob_tmp, copts));
+    absl::Status s = store_->IngestFile(blob_tmp, c.digest);
+    unlink(blob_tmp.c_str());
+    RETURN_IF_ERROR(s);
+    Layer layer;
+    layer.blob = c.descriptor();
+    layer.diff_id = c.diff_id;
+    ASSIGN_OR_RETURN(layer.snapshot, InstallSnapshot(upper, c.diff_id));
+    return std::optional<Layer>(layer);
+  }
+
+  static absl::StatusOr<bool> IsEmptyDir(const std::string& dir) {
+    UniqueFd fd(open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return ErrnoStatus(errno, "open(%s)", dir);
+    DIR* d = fdopendir(fd.release());
+    if (d == nullptr) return ErrnoStatus(errno, "fdopendir(%s)", dir);
+    bool empty = true;
+    while (struct dirent* e = readdir(d)) {
+      if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
+        empty = false;
+        break;
+      }
+    }
+    closedir(d);
+    return empty;
+  }
+
+  std::vector<std::string> Lowers(const StageResult& r) const {
+    std::vector<std::string> lowers;
+    for (auto it = r.layers.rbegin(); it != r.layers.rend(); ++it) {
+      lowers.push_back(it->snapshot);
+    }
+    return lowers;
+  }
+
+  std::string EmptyDir() {
+    std::string d = tmp_ + "/empty";
+    MakeDirs(d, 0755).IgnoreError();
+    return d;
+  }
+
+  absl::Status ExecRun(const dockerfile::ExpandedStep& step,
+                       const StageResult& r, const v1::StepRef& ref,
+                       const std::string& step_dir) {
+    const dockerfile::RunStep& run = step.run;
+    if (!run.mounts.empty()) {
+      return absl::UnimplementedError(
+          absl::StrCat("RUN --mount=type=", run.mounts[0].type,
+                       " is not supported by this worker yet"));
+    }
+    if (!run.heredoc_files.empty()) {
+      return absl::UnimplementedError(
+          "RUN with a heredoc script file is not supported by this worker yet");
+    }
+    std::string network =
+        run.network.empty() ? opts_.default_network : run.network;
+    if (network == "host" && !opts_.allow_host_network) {
+      return absl::PermissionDeniedError(
+          "RUN --network=host is not allowed by this worker's policy");
+    }
+    SandboxInvocation inv;
+    inv.sandbox_binary = opts_.sandbox_binary;
+    inv.lowers = Lowers(r);
+    if (inv.lowers.empty()) inv.lowers.push_back(EmptyDir());
+    inv.upper = step_dir + "/upper";
+    inv.work = step_dir + "/work";
+    // Like a container id: the first 12 hex digits of something unique to the
+    // step in this build.
+    inv.hostname = Sha256Digest(absl::StrCat(req_.build_id, "/", ref.index()))
+                       .substr(7, 12);
+    inv.cwd = run.workdir.empty() ? "/" : run.workdir;
+    inv.user = run.user;
+    inv.network = network;
+    inv.env = run.env;
+    inv.argv = run.argv;
+    inv.seccomp_bpf = opts_.seccomp_bpf;
+    inv.timeout_seconds = opts_.step_timeout_seconds;
+    auto on_output = [&](OutputStream stream, absl::string_view data) {
+      v1::BuildEvent ev;
+      ev.set_time_unix_nanos(NowNanos());
+      auto* log = ev.mutable_log();
+      *log->mutable_step() = ref;
+      log->set_stream(stream == OutputStream::kStdout
+                          ? v1::BuildEvent::Log::STDOUT
+                          : v1::BuildEvent::Log::STDERR);
+      log->set_data(std::string(data));
+      sink_->Emit(ev);
+    };
+    ASSIGN_OR_RETURN(SandboxOutcome o, RunSandbox(inv, on_output, cancel_));
+    if (o.cancelled) return absl::CancelledError("build cancelled");
+    if (!o.setup_error.empty()) {
+      return absl::InternalError(
+          absl::StrCat("sandbox setup failed: ", o.setup_error));
+    }
+    std::string shown = absl::StrJoin(run.argv, " ");
+    if (o.timed_out) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("process \"", shown, "\" did not complete within ",
+                       opts_.step_timeout_seconds, "s and was killed"));
+    }
+    if (o.exit_code != 0) {
+      return absl::AbortedError(absl::StrCat(
+          "process \"", shown,
+          "\" did not complete successfully: exit code: ", o.exit_code));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::pair<uid_t, gid_t>> ResolveChown(const std::string& chown,
+                                                       int root_fd) {
+    if (chown.empty()) return std::make_pair(uid_t{0}, gid_t{0});
+    // Docker: a user without a group uses the user's number as the group.
+    ASSIGN_OR_RETURN(UserSpec u, ResolveUser(root_fd, chown));
+    return std::make_pair(u.uid, u.group_given ? u.gid : u.uid);
+  }
+
+  // Source root for a COPY: the context, or a read-only view of another stage.
+  struct SourceRoot {
+    UniqueFd fd;
+    std::optional<OverlayMount> mount;
+  };
+
+  absl::StatusOr<SourceRoot> OpenSource(const dockerfile::CopyStep& c,
+                                        const std::string& mount_dir) {
+    SourceRoot src;
+    if (c.from.empty()) {
+      src.fd.reset(
+          open(req_.context_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+      if (!src.fd) return ErrnoStatus(errno, "open(%s)", req_.context_dir);
+      return src;
+    }
+    if (c.from_stage < 0) {
+      return absl::UnimplementedError(absl::StrCat(
+          "COPY --from=", c.from,
+          ": copying from an image is not supported by this worker yet"));
+    }
+    auto it = results_.find(c.from_stage);
+    if (it == results_.end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("COPY --from=", c.from, ": stage was not built"));
+    }
+    RETURN_IF_ERROR(MakeDirs(mount_dir, 0755));
+    ASSIGN_OR_RETURN(
+        OverlayMount m,
+        OverlayMount::Mount(Lowers(it->second), "", "", mount_dir, EmptyDir()));
+    src.mount.emplace(std::move(m));
+    src.fd.reset(open(mount_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!src.fd) return ErrnoStatus(errno, "open(%s)", mount_dir);
+    return src;
+  }
+
+  absl::StatusOr<std::string> SourceChecksum(const dockerfile::CopyStep& c,
+                                             const StageResult& r) {
+    Sha256 h;
+    for (const auto& f : c.inline_files) {
+      h.Update(f.name);
+      h.Update("\0", 1);
+      h.Update(f.content);
+    }
+    if (c.sources.empty()) return h.Digest();
+    std::string mount_dir = absl::StrCat(tmp_, "/sum-", ++mounts_);
+    ASSIGN_OR_RETURN(SourceRoot src, OpenSource(c, mount_dir));
+    auto sum = ChecksumSources(src.fd.get(), c.sources);
+    if (!sum.ok()) {
+      return absl::Status(sum.status().code(),
+                          absl::StrCat(c.add ? "ADD" : "COPY",
+                                       " failed: ", sum.status().message()));
+    }
+    h.Update(*sum);
+    return h.Digest();
+  }
+
+  absl::Status ExecCopy(const dockerfile::CopyStep& c, const StageResult& r,
+                        const std::string& step_dir) {
+    std::string merged = step_dir + "/merged";
+    RETURN_IF_ERROR(MakeDirs(merged, 0755));
+    ASSIGN_OR_RETURN(
+        OverlayMount dst,
+        OverlayMount::Mount(Lowers(r), step_dir + "/upper", step_dir + "/work",
+                            merged, EmptyDir()));
+    UniqueFd dst_fd(open(merged.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!dst_fd) return ErrnoStatus(errno, "open(%s)", merged);
+    ASSIGN_OR_RETURN(auto owner, ResolveChown(c.chown, dst_fd.get()));
+    std::optional<mode_t> mode;
+    if (!c.chmod.empty()) {
+      unsigned long m = 0;
+      char* end = nullptr;
+      m = strtoul(c.chmod.c_str(), &end, 8);
+      if (end == nullptr || *end != '\0' || m > 07777) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--chmod=", c.chmod, ": expected an octal mode such as 0755"));
+      }
+      mode = static_cast<mode_t>(m);
+    }
+    for (const auto& f : c.inline_files) {
+      std::string path = c.dest;
+      if (path.empty() || path.back() == '/') path += f.name;
+      auto [parent, name] = SplitParent(path);
+      ASSIGN_OR_RETURN(UniqueFd ignored,
+                       MakeDirsInRoot(dst_fd.get(), parent, 0755, owner.first,
+                                      owner.second));
+      ASSIGN_OR_RETURN(
+          UniqueFd fd,
+          OpenInRoot(dst_fd.get(), path,
+                     O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644));
+      if (write(fd.get(), f.content.data(), f.content.size()) !=
+          static_cast<ssize_t>(f.content.size())) {
+        return ErrnoStatus(errno, "write(%s)", path);
+      }
+      if (fchown(fd.get(), owner.first, owner.second) != 0) {
+        return ErrnoStatus(errno, "chown(%s)", path);
+      }
+      if (fchmod(fd.get(), mode ? *mode : 0644) != 0) {
+        return ErrnoStatus(errno, "chmod(%s)", path);
+      }
+    }
+    if (!c.sources.empty()) {
+      ASSIGN_OR_RETURN(SourceRoot src, OpenSource(c, step_dir + "/from"));
+      CopyOptions o;
+      o.src_root_fd = src.fd.get();
+      o.sources = c.sources;
+      o.dest = c.dest;
+      o.dst_root_fd = dst_fd.get();
+      o.uid = owner.first;
+      o.gid = owner.second;
+      o.mode = mode;
+      o.add = c.add;
+      o.instruction = c.add ? "ADD" : "COPY";
+      RETURN_IF_ERROR(CopyFiles(o));
+    }
+    dst_fd.reset();
+    return dst.Unmount();
+  }
+
+  absl::Status ExecWorkdir(const std::string& path, const StageResult& r,
+                           const std::string& step_dir) {
+    std::string merged = step_dir + "/merged";
+    RETURN_IF_ERROR(MakeDirs(merged, 0755));
+    ASSIGN_OR_RETURN(
+        OverlayMount dst,
+        OverlayMount::Mount(Lowers(r), step_dir + "/upper", step_dir + "/work",
+                            merged, EmptyDir()));
+    UniqueFd root(open(merged.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!root) return ErrnoStatus(errno, "open(%s)", merged);
+    uid_t uid = 0;
+    gid_t gid = 0;
+    if (!r.config.user.empty()) {
+      auto u = ResolveUser(root.get(), r.config.user);
+      if (u.ok()) {
+        uid = u->uid;
+        gid = u->gid;
+      }
+    }
+    auto dir = MakeDirsInRoot(root.get(), path, 0755, uid, gid);
+    if (!dir.ok()) {
+      return absl::Status(
+          dir.status().code(),
+          absl::StrCat("WORKDIR ", path, ": ", dir.status().message()));
+    }
+    dir->reset();
+    root.reset();
+    return dst.Unmount();
+  }
+
+  absl::Status Export(const StageResult& final_stage, BuildOutcome* out) {
+    ImageInputs in;
+    in.config = final_stage.config;
+    for (const auto& l : final_stage.layers) {
+      in.layers.push_back(l.blob);
+      in.diff_ids.push_back(l.diff_id);
+    }
+    in.history = final_stage.history;
+    in.created = Created();
+    for (const auto& kv : req_.spec.labels()) in.labels[kv.key()] = kv.value();
+    ASSIGN_OR_RETURN(image::Descriptor manifest, StoreImage(store_, in));
+    out->image_digest = manifest.digest;
+    std::vector<std::string> tags(req_.spec.tags().begin(),
+                                  req_.spec.tags().end());
+    for (int i = 0; i < req_.spec.outputs_size(); ++i) {
+      const v1::OutputSpec& o = req_.spec.outputs(i);
+      RETURN_IF_ERROR(MakeDirs(opts_.work_dir + "/outputs", 0700));
+      std::string path =
+          absl::StrCat(opts_.work_dir, "/outputs/", req_.build_id, "-",
+                       req_.attempt, "-", i, ".tar");
+      switch (o.type()) {
+        case v1::OutputSpec::OCI: {
+          RETURN_IF_ERROR(
+              image::WriteOciLayoutTar(*store_, manifest, tags, path));
+          out->output_files.emplace_back(i, path);
+          break;
+        }
+        case v1::OutputSpec::DOCKER: {
+          RETURN_IF_ERROR(
+              image::WriteDockerArchive(*store_, manifest, tags, path));
+          out->output_files.emplace_back(i, path);
+          break;
+        }
+        case v1::OutputSpec::REGISTRY:
+          return absl::UnimplementedError(
+              "--push / type=registry: pushing to a registry is not supported "
+              "by this worker yet; use type=oci or type=docker");
+        default:
+          return absl::InvalidArgumentError(
+              absl::StrCat("output ", i, ": unknown type"));
+      }
+    }
+    out->references = tags;
+    return absl::OkStatus();
+  }
+
+  const ExecutorOptions& opts_;
+  image::ContentStore* store_;
+  StepCache* cache_;
+  const BuildRequest& req_;
+  BuildEventSink* sink_;
+  const std::atomic<bool>* cancel_;
+
+  std::string tmp_;
+  dockerfile::ParsedDockerfile df_;
+  dockerfile::BuildPlan plan_;
+  std::map<int, StageResult> results_;
+  std::optional<int64_t> source_date_epoch_;
+  int total_ = 0;
+  int index_ = 0;
+  int commits_ = 0;
+  int mounts_ = 0;
+  StepFailure failure_;
+};
+
+}  // namespace
+
+BuildOutcome BuildExecutor::Execute(const BuildRequest& req,
+                                    BuildEventSink* sink,
+                                    const std::atomic<bool>* cancel) {
+  BuildRun run(opts_, store_, cache_, req, sink, cancel);
+  return run.Run();
+}
+
+}  // namespace longshore::worker

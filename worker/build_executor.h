@@ -1,0 +1,77 @@
+// Executes one build on this worker: parse and plan the Dockerfile, run each
+// needed stage step by step (cache lookup, RUN in the sandbox, COPY/ADD/WORKDIR
+// on an overlay of the stage's layers), commit layers, assemble the image and
+// write the requested outputs.
+#ifndef LONGSHORE_WORKER_BUILD_EXECUTOR_H_
+#define LONGSHORE_WORKER_BUILD_EXECUTOR_H_
+
+#include <atomic>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "image/content_store.h"
+#include "proto/longshore.pb.h"
+#include "worker/step_cache.h"
+
+namespace longshore::worker {
+
+// Receives the build's events in order; called from the executing thread.
+class BuildEventSink {
+ public:
+  virtual ~BuildEventSink() = default;
+  virtual void Emit(const v1::BuildEvent& event) = 0;
+};
+
+struct ExecutorOptions {
+  std::string work_dir;  // the worker's state (blobs, snapshots, cache, tmp)
+  std::string sandbox_binary;  // longshore-sandbox
+  std::string seccomp_bpf;     // compiled filter; empty runs steps without one
+  std::string worker_id;
+  int step_timeout_seconds = 3600;
+  // What a RUN without --network gets, and which modes a step may ask for.
+  std::string default_network = "none";
+  bool allow_host_network = false;
+};
+
+struct BuildRequest {
+  std::string build_id;
+  int attempt = 1;
+  v1::BuildSpec spec;
+  std::string context_dir;  // the extracted build context
+};
+
+struct BuildOutcome {
+  v1::BuildState state = v1::FAILED;
+  std::string image_digest;  // manifest digest
+  std::vector<std::string> references;
+  std::string error;
+  v1::StepRef failed_step;
+  int error_line = 0;
+  // Client-side outputs written as tar files: index into spec.outputs, path.
+  std::vector<std::pair<int, std::string>> output_files;
+};
+
+class BuildExecutor {
+ public:
+  BuildExecutor(ExecutorOptions opts, image::ContentStore* store,
+                StepCache* cache)
+      : opts_(std::move(opts)), store_(store), cache_(cache) {}
+
+  // Never throws; on failure the outcome says which step failed, where and why,
+  // and no partial output or mount is left behind. Output files are left for
+  // the caller to upload and remove.
+  BuildOutcome Execute(const BuildRequest& req, BuildEventSink* sink,
+                       const std::atomic<bool>* cancel);
+
+  const ExecutorOptions& options() const { return opts_; }
+
+ private:
+  ExecutorOptions opts_;
+  image::ContentStore* store_;
+  StepCache* cache_;
+};
+
+}  // namespace longshore::worker
+
+#endif  // LONGSHORE_WORKER_BUILD_EXECUTOR_H_

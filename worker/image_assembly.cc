@@ -1,0 +1,63 @@
+#include "worker/image_assembly.h"
+
+#include "common/status_macros.h"
+
+namespace longshore::worker {
+
+image::OciConfig ToOciConfig(const ImageInputs& in) {
+  image::OciConfig c;
+  c.created = in.created;
+  c.author = in.config.maintainer;
+  c.architecture = in.architecture;
+  c.os = in.os;
+  image::ContainerConfig& cc = c.config;
+  const dockerfile::ImageConfig& d = in.config;
+  cc.user = d.user;
+  cc.env = d.env;
+  cc.entrypoint = d.entrypoint;
+  cc.cmd = d.cmd;
+  cc.working_dir = d.working_dir;
+  cc.labels = d.labels;
+  for (const auto& [k, v] : in.labels) cc.labels[k] = v;
+  cc.exposed_ports.assign(d.exposed_ports.begin(), d.exposed_ports.end());
+  cc.volumes.assign(d.volumes.begin(), d.volumes.end());
+  cc.stop_signal = d.stop_signal;
+  if (d.healthcheck) {
+    image::Healthcheck h;
+    h.test = d.healthcheck->test;
+    h.interval = d.healthcheck->interval_ns;
+    h.timeout = d.healthcheck->timeout_ns;
+    h.start_period = d.healthcheck->start_period_ns;
+    h.start_interval = d.healthcheck->start_interval_ns;
+    h.retries = d.healthcheck->retries;
+    cc.healthcheck = h;
+  }
+  cc.shell = d.shell;
+  cc.on_build = d.on_build;
+  c.rootfs.type = "layers";
+  c.rootfs.diff_ids = in.diff_ids;
+  c.history = in.history;
+  return c;
+}
+
+absl::StatusOr<image::Descriptor> StoreImage(image::ContentStore* store,
+                                             const ImageInputs& in) {
+  image::OciConfig config = ToOciConfig(in);
+  std::string config_json = image::ToJson(config);
+  ASSIGN_OR_RETURN(std::string config_digest, store->Put(config_json));
+  image::Manifest m;
+  m.media_type = image::kMediaTypeOciManifest;
+  m.config.media_type = image::kMediaTypeOciConfig;
+  m.config.digest = config_digest;
+  m.config.size = static_cast<int64_t>(config_json.size());
+  m.layers = in.layers;
+  std::string manifest_json = image::ToJson(m);
+  ASSIGN_OR_RETURN(std::string manifest_digest, store->Put(manifest_json));
+  image::Descriptor desc;
+  desc.media_type = image::kMediaTypeOciManifest;
+  desc.digest = manifest_digest;
+  desc.size = static_cast<int64_t>(manifest_json.size());
+  return desc;
+}
+
+}  // namespace longshore::worker

@@ -1,0 +1,97 @@
+#include "worker/in_root.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <vector>
+
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/errno_status.h"
+
+namespace longshore::worker {
+
+absl::StatusOr<UniqueFd> OpenInRoot(int root_fd, const std::string& path,
+                                    int flags, mode_t mode) {
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  const char* p = path.empty() ? "." : path.c_str();
+  for (;;) {
+    long fd = syscall(SYS_openat2, root_fd, p, &how, sizeof(how));
+    if (fd >= 0) return UniqueFd(static_cast<int>(fd));
+    // EAGAIN: a concurrent rename raced the lookup; the kernel asks to retry.
+    if (errno == EAGAIN || errno == EINTR) continue;
+    return ErrnoStatus(errno, "openat2(%s)", path);
+  }
+}
+
+std::string CleanPath(const std::string& path) {
+  bool absolute = !path.empty() && path[0] == '/';
+  std::vector<std::string> out;
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (!out.empty()) out.pop_back();
+      continue;
+    }
+    out.emplace_back(part);
+  }
+  std::string joined = absl::StrJoin(out, "/");
+  if (absolute) return "/" + joined;
+  return joined.empty() ? "." : joined;
+}
+
+std::pair<std::string, std::string> SplitParent(const std::string& path) {
+  std::string clean = CleanPath(path);
+  if (clean == "/" || clean == ".") return {clean, ""};
+  size_t slash = clean.rfind('/');
+  if (slash == std::string::npos) return {".", clean};
+  if (slash == 0) return {"/", clean.substr(1)};
+  return {clean.substr(0, slash), clean.substr(slash + 1)};
+}
+
+absl::StatusOr<UniqueFd> MakeDirsInRoot(int root_fd, const std::string& path,
+                                        mode_t mode, uid_t uid, gid_t gid) {
+  std::string clean = CleanPath(path);
+  auto dir = OpenInRoot(root_fd, "/", O_PATH | O_DIRECTORY);
+  if (!dir.ok()) return dir.status();
+  std::string sofar;
+  for (absl::string_view part : absl::StrSplit(clean, '/')) {
+    if (part.empty()) continue;
+    sofar += "/";
+    sofar += std::string(part);
+    auto next = OpenInRoot(root_fd, sofar, O_PATH | O_DIRECTORY);
+    if (next.ok()) {
+      dir = std::move(next);
+      continue;
+    }
+    if (next.status().code() != absl::StatusCode::kNotFound) {
+      // ENOTDIR: a file where a directory must go.
+      return next.status();
+    }
+    // The parent was resolved in the root; create the child under it.
+    std::string name(part);
+    if (mkdirat(dir->get(), name.c_str(), mode) != 0 && errno != EEXIST) {
+      return ErrnoStatus(errno, "mkdir(%s)", sofar);
+    }
+    auto created = OpenInRoot(root_fd, sofar, O_RDONLY | O_DIRECTORY);
+    if (!created.ok()) return created.status();
+    if (fchown(created->get(), uid, gid) != 0) {
+      return ErrnoStatus(errno, "chown(%s)", sofar);
+    }
+    // mkdir applies the umask; set the mode exactly.
+    if (fchmod(created->get(), mode) != 0) {
+      return ErrnoStatus(errno, "chmod(%s)", sofar);
+    }
+    dir = std::move(created);
+  }
+  return dir;
+}
+
+}  // namespace longshore::worker

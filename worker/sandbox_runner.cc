@@ -1,0 +1,163 @@
+#include "worker/sandbox_runner.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/errno_status.h"
+#include "common/unique_fd.h"
+
+extern char** environ;
+
+namespace longshore::worker {
+
+std::vector<std::string> SandboxArgv(const SandboxInvocation& inv) {
+  std::vector<std::string> a{inv.sandbox_binary};
+  for (const auto& l : inv.lowers) {
+    a.push_back("--lower");
+    a.push_back(l);
+  }
+  a.insert(a.end(), {"--upper", inv.upper, "--work", inv.work});
+  if (!inv.hostname.empty()) a.insert(a.end(), {"--hostname", inv.hostname});
+  if (!inv.cwd.empty()) a.insert(a.end(), {"--cwd", inv.cwd});
+  if (!inv.user.empty()) a.insert(a.end(), {"--user", inv.user});
+  a.insert(a.end(), {"--network", inv.network.empty() ? "none" : inv.network});
+  for (const auto& e : inv.env) a.insert(a.end(), {"--env", e});
+  if (inv.seccomp_bpf.empty()) {
+    a.push_back("--no-seccomp");
+  } else {
+    a.insert(a.end(), {"--seccomp-bpf", inv.seccomp_bpf});
+  }
+  if (inv.timeout_seconds > 0) {
+    a.insert(a.end(), {"--timeout", std::to_string(inv.timeout_seconds)});
+  }
+  a.insert(a.end(), inv.extra_args.begin(), inv.extra_args.end());
+  a.push_back("--");
+  a.insert(a.end(), inv.argv.begin(), inv.argv.end());
+  return a;
+}
+
+absl::StatusOr<SandboxOutcome> RunSandbox(
+    const SandboxInvocation& inv,
+    const std::function<void(OutputStream, absl::string_view)>& on_output,
+    const std::atomic<bool>* cancel) {
+  int out_pipe[2], err_pipe[2];
+  if (pipe2(out_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
+  UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]);
+  if (pipe2(err_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
+  UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
+  posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  sigset_t dfl;
+  sigemptyset(&dfl);
+  sigaddset(&dfl, SIGPIPE);
+  sigaddset(&dfl, SIGTERM);
+  sigaddset(&dfl, SIGINT);
+  posix_spawnattr_setsigdefault(&attr, &dfl);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF |
+                                      POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+
+  std::vector<std::string> args = SandboxArgv(inv);
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  // The sandbox builds the step's environment from --env alone; it gets only
+  // what it needs to run itself.
+  std::string path_env = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
+  std::vector<char*> envp{path_env.data(), nullptr};
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, inv.sandbox_binary.c_str(), &fa, &attr,
+                       argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  if (rc != 0) return ErrnoStatus(rc, "spawn %s", inv.sandbox_binary);
+  out_w.reset();
+  err_w.reset();
+
+  SandboxOutcome outcome;
+  std::string err_tail;  // last bytes of stderr, for the setup error line
+  struct pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
+  int open_fds = 2;
+  bool killed = false;
+  auto kill_deadline = std::chrono::steady_clock::time_point::max();
+  char buf[1 << 16];
+  while (open_fds > 0) {
+    if (cancel != nullptr && *cancel && !killed) {
+      killed = true;
+      outcome.cancelled = true;
+      // The sandbox turns SIGTERM into a kill of its whole pid namespace.
+      kill(pid, SIGTERM);
+      kill_deadline =
+          std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    }
+    if (killed && std::chrono::steady_clock::now() > kill_deadline) {
+      kill(-pid, SIGKILL);
+      kill_deadline = std::chrono::steady_clock::time_point::max();
+    }
+    int n = poll(fds, 2, 100);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, "poll");
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
+        continue;
+      }
+      ssize_t r = read(fds[i].fd, buf, sizeof(buf));
+      if (r < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+      if (r <= 0) {
+        fds[i].fd = -1;
+        --open_fds;
+        continue;
+      }
+      absl::string_view chunk(buf, r);
+      if (i == 1) {
+        err_tail.append(chunk.data(), chunk.size());
+        if (err_tail.size() > 4096) err_tail.erase(0, err_tail.size() - 4096);
+      }
+      on_output(i == 0 ? OutputStream::kStdout : OutputStream::kStderr, chunk);
+    }
+  }
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return ErrnoStatus(errno, "waitpid(sandbox)");
+  }
+  if (WIFSIGNALED(status)) {
+    outcome.exit_code = 128 + WTERMSIG(status);
+  } else {
+    outcome.exit_code = WEXITSTATUS(status);
+  }
+  // 124 and 125 are the sandbox's own codes only when it said so on stderr; a
+  // command may exit with either value itself.
+  std::string sandbox_line;
+  for (absl::string_view line : absl::StrSplit(err_tail, '\n')) {
+    if (absl::StartsWith(line, "longshore-sandbox: ")) {
+      sandbox_line = std::string(line.substr(19));
+    }
+  }
+  if (!sandbox_line.empty()) {
+    if (outcome.exit_code == 124) outcome.timed_out = true;
+    if (outcome.exit_code == 125) outcome.setup_error = sandbox_line;
+  }
+  return outcome;
+}
+
+}  // namespace longshore::worker

@@ -1,0 +1,42 @@
+// Everything the worker process does before its first thread: refuse real root
+// (unless told), enter its user namespace and a private mount namespace,
+// prepare the work dir, find the sandbox and compile the seccomp filter once.
+#ifndef LONGSHORE_WORKER_WORKER_SETUP_H_
+#define LONGSHORE_WORKER_WORKER_SETUP_H_
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace longshore::worker {
+
+struct WorkerSetupOptions {
+  std::string work_dir;
+  bool allow_root = false;
+  std::string sandbox_flag;  // --sandbox; empty searches beside the binary
+  bool no_seccomp = false;
+};
+
+struct WorkerEnvironment {
+  std::string work_dir;        // absolute
+  std::string sandbox_binary;  // absolute
+  std::string seccomp_bpf;     // compiled filter file, empty with no_seccomp
+  pid_t original_pid = 0;      // pid of the process the operator started
+};
+
+// Must run before any thread exists. Returns only in the re-executed worker,
+// inside its namespaces; the process the operator started waits there and exits
+// with the worker's status.
+absl::StatusOr<WorkerEnvironment> PrepareWorkerProcess(
+    const WorkerSetupOptions& opts);
+
+// Where longshore-sandbox is: `flag` when set, else $LONGSHORE_SANDBOX, else
+// beside `self_exe`, else ../sandbox/ from it (Bazel's bazel-bin layout).
+absl::StatusOr<std::string> FindSandboxBinary(const std::string& flag,
+                                              const std::string& self_exe);
+
+}  // namespace longshore::worker
+
+#endif  // LONGSHORE_WORKER_WORKER_SETUP_H_
