@@ -45,7 +45,9 @@ using Clock = std::chrono::steady_clock;
 struct Layer {
   image::Descriptor blob;
   std::string diff_id;
-  std::string snapshot;  // extracted directory, usable as an overlay lower
+  // The extracted directory (usable as an overlay lower), held from garbage
+  // collection while any stage of the build still uses it.
+  std::shared_ptr<image::ContentStore::Lease> snapshot;
 };
 
 struct StageResult {
@@ -390,48 +392,24 @@ class BuildRun {
     return absl::OkStatus();
   }
 
-  std::string SnapshotDir(const std::string& diff_id) const {
-    absl::string_view hex = diff_id;
-    absl::ConsumePrefix(&hex, "sha256:");
-    return absl::StrCat(opts_.work_dir, "/snapshots/", hex);
-  }
-
   // The extracted form of `layer`, extracting its blob when no snapshot exists.
-  absl::StatusOr<std::string> EnsureSnapshot(const Layer& layer) {
-    std::string dir = SnapshotDir(layer.diff_id);
-    if (PathExists(dir)) return dir;
-    ASSIGN_OR_RETURN(std::string staging,
-                     MakeTempDir(opts_.work_dir + "/tmp", "extract-"));
-    image::ApplyOptions aopts;
-    auto applied = image::ApplyLayer(store_->BlobPath(layer.blob.digest),
-                                     layer.blob.media_type, staging, aopts);
-    if (!applied.ok()) {
-      RemoveTree(staging).IgnoreError();
-      return applied.status();
-    }
-    if (applied->diff_id != layer.diff_id) {
-      RemoveTree(staging).IgnoreError();
-      return absl::DataLossError(absl::StrCat("layer ", layer.blob.digest,
-                                              " has diffID ", applied->diff_id,
-                                              ", expected ", layer.diff_id));
-    }
-    return InstallSnapshot(staging, layer.diff_id);
-  }
-
-  // Renames `dir` into the snapshot place for `diff_id`; when another build got
-  // there first, `dir` is discarded and the existing snapshot used.
-  absl::StatusOr<std::string> InstallSnapshot(const std::string& dir,
-                                              const std::string& diff_id) {
-    std::string target = SnapshotDir(diff_id);
-    RETURN_IF_ERROR(MakeDirs(opts_.work_dir + "/snapshots", 0700));
-    if (rename(dir.c_str(), target.c_str()) != 0) {
-      int err = errno;
-      if (err != EEXIST && err != ENOTEMPTY) {
-        return ErrnoStatus(err, "rename(%s, %s)", dir, target);
+  absl::StatusOr<std::shared_ptr<image::ContentStore::Lease>> EnsureSnapshot(
+      const Layer& layer) {
+    auto fill = [&](const std::string& dir) -> absl::Status {
+      image::ApplyOptions aopts;
+      ASSIGN_OR_RETURN(image::AppliedLayer applied,
+                       image::ApplyLayer(store_->BlobPath(layer.blob.digest),
+                                         layer.blob.media_type, dir, aopts));
+      if (applied.diff_id != layer.diff_id) {
+        return absl::DataLossError(absl::StrCat("layer ", layer.blob.digest,
+                                                " has diffID ", applied.diff_id,
+                                                ", expected ", layer.diff_id));
       }
-      RemoveTree(dir).IgnoreError();
-    }
-    return target;
+      return absl::OkStatus();
+    };
+    ASSIGN_OR_RETURN(image::ContentStore::Lease lease,
+                     store_->GetOrCreateSnapshot(layer.diff_id, fill));
+    return std::make_shared<image::ContentStore::Lease>(std::move(lease));
   }
 
   // Commits an upper dir to a layer; nullopt when the step changed nothing.
@@ -440,16 +418,22 @@ class BuildRun {
     if (empty) return std::optional<Layer>();
     image::CommitOptions copts;
     copts.source_date_epoch = source_date_epoch_;
-    std::string blob_tmp = absl::StrCat(tmp_, "/layer-", ++commits_, ".blob");
-    ASSIGN_OR_RETURN(image::CommittedLayer c,
-                     image::CommitLayer(upper, blob_tmp, copts));
-    absl::Status s = store_->IngestFile(blob_tmp, c.digest);
-    unlink(blob_tmp.c_str());
-    RETURN_IF_ERROR(s);
+    ASSIGN_OR_RETURN(std::string blob_tmp, store_->NewTempPath("layer"));
+    auto committed = image::CommitLayer(upper, blob_tmp, copts);
+    if (!committed.ok()) {
+      unlink(blob_tmp.c_str());
+      return committed.status();
+    }
+    RETURN_IF_ERROR(store_->CommitTemp(blob_tmp, committed->digest));
     Layer layer;
-    layer.blob = c.descriptor();
-    layer.diff_id = c.diff_id;
-    ASSIGN_OR_RETURN(layer.snapshot, InstallSnapshot(upper, c.diff_id));
+    layer.blob = committed->descriptor();
+    layer.diff_id = committed->diff_id;
+    // The upper dir is already the layer in overlay form: it becomes the
+    // snapshot as it is, without extracting the blob again.
+    ASSIGN_OR_RETURN(image::ContentStore::Lease lease,
+                     store_->CommitSnapshot(committed->diff_id, upper));
+    layer.snapshot =
+        std::make_shared<image::ContentStore::Lease>(std::move(lease));
     return std::optional<Layer>(layer);
   }
 
@@ -472,7 +456,7 @@ class BuildRun {
   std::vector<std::string> Lowers(const StageResult& r) const {
     std::vector<std::string> lowers;
     for (auto it = r.layers.rbegin(); it != r.layers.rend(); ++it) {
-      lowers.push_back(it->snapshot);
+      lowers.push_back(it->snapshot->path());
     }
     return lowers;
   }
@@ -554,8 +538,10 @@ class BuildRun {
                                                        int root_fd) {
     if (chown.empty()) return std::make_pair(uid_t{0}, gid_t{0});
     // Docker: a user without a group uses the user's number as the group.
-    ASSIGN_OR_RETURN(UserSpec u, ResolveUser(root_fd, chown));
-    return std::make_pair(u.uid, u.group_given ? u.gid : u.uid);
+    ASSIGN_OR_RETURN(sandbox::ResolvedUser u,
+                     ResolveUserInRoot(root_fd, chown));
+    bool group_given = chown.find(':') != std::string::npos;
+    return std::make_pair(u.uid, group_given ? u.gid : u.uid);
   }
 
   // Source root for a COPY: the context, or a read-only view of another stage.
@@ -689,7 +675,7 @@ class BuildRun {
     uid_t uid = 0;
     gid_t gid = 0;
     if (!r.config.user.empty()) {
-      auto u = ResolveUser(root.get(), r.config.user);
+      auto u = ResolveUserInRoot(root.get(), r.config.user);
       if (u.ok()) {
         uid = u->uid;
         gid = u->gid;
@@ -766,7 +752,6 @@ class BuildRun {
   std::optional<int64_t> source_date_epoch_;
   int total_ = 0;
   int index_ = 0;
-  int commits_ = 0;
   int mounts_ = 0;
   StepFailure failure_;
 };
