@@ -1,5 +1,6 @@
 #include "client/build_command.h"
 
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <stdio.h>

@@ -3,6 +3,7 @@
 
 #include "common/errno_status.h"
 #include "common/file_util.h"
+#include "common/flag_names.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "gtest/gtest.h"
@@ -67,6 +68,19 @@ TEST(FileUtil, WriteReadRemove) {
   EXPECT_FALSE(PathExists(*dir));
   EXPECT_EQ(ReadFile(*dir + "/nope").status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST(FlagNames, DashesBecomeUnderscoresBeforeTerminator) {
+  const char* in[] = {"prog", "--work-dir=/a-b", "--slots", "2", "-x",
+                      "--",   "--not-a-flag"};
+  std::vector<std::string> out = NormalizeFlagNames(7, const_cast<char**>(in));
+  EXPECT_EQ(out[1], "--work_dir=/a-b");
+  EXPECT_EQ(out[2], "--slots");
+  EXPECT_EQ(out[4], "-x");
+  EXPECT_EQ(out[6], "--not-a-flag");
+  std::vector<char*> ptrs = ArgvPointers(out);
+  EXPECT_EQ(ptrs.size(), 8u);
+  EXPECT_EQ(ptrs.back(), nullptr);
 }
 
 }  // namespace

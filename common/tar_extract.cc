@@ -34,8 +34,7 @@ absl::Status ExtractTarConfined(const std::string& tar_path,
   archive_write_disk_set_options(out.get(),
                                  ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
                                      ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                                     ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                     ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+                                     ARCHIVE_EXTRACT_SECURE_NODOTDOT);
   for (;;) {
     archive_entry* entry = nullptr;
     int r = archive_read_next_header(in.get(), &entry);
@@ -45,8 +44,9 @@ absl::Status ExtractTarConfined(const std::string& tar_path,
           absl::StrCat(what, ": ", archive_error_string(in.get())));
     }
     std::string name = archive_entry_pathname(entry);
-    // The SECURE_* checks see the entry's own path; reject escapes before the
-    // directory prefix hides them.
+    // Entries are prefixed with `dir` below, which makes every path absolute:
+    // libarchive's NOABSOLUTEPATHS cannot be used, so absolute entry names are
+    // refused here instead (NODOTDOT and SYMLINKS still apply to the result).
     if (!name.empty() && name[0] == '/') {
       return absl::InvalidArgumentError(
           absl::StrCat(what, ": entry ", name, " has an absolute path"));

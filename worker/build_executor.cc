@@ -1,6 +1,8 @@
 #include "worker/build_executor.h"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -714,14 +716,14 @@ class BuildRun {
                        req_.attempt, "-", i, ".tar");
       switch (o.type()) {
         case v1::OutputSpec::OCI: {
-          RETURN_IF_ERROR(
-              image::WriteOciLayoutTar(*store_, manifest, tags, path));
+          RETURN_IF_ERROR(image::WriteOciLayoutTarFile(
+              *store_, image::ImageExport{manifest, tags}, path));
           out->output_files.emplace_back(i, path);
           break;
         }
         case v1::OutputSpec::DOCKER: {
-          RETURN_IF_ERROR(
-              image::WriteDockerArchive(*store_, manifest, tags, path));
+          RETURN_IF_ERROR(image::WriteDockerArchiveFile(
+              *store_, image::ImageExport{manifest, tags}, path));
           out->output_files.emplace_back(i, path);
           break;
         }

@@ -1,6 +1,7 @@
 #include "worker/image_assembly.h"
 
 #include "common/status_macros.h"
+#include "image/image_builder.h"
 
 namespace longshore::worker {
 
@@ -42,22 +43,9 @@ image::OciConfig ToOciConfig(const ImageInputs& in) {
 
 absl::StatusOr<image::Descriptor> StoreImage(image::ContentStore* store,
                                              const ImageInputs& in) {
-  image::OciConfig config = ToOciConfig(in);
-  std::string config_json = image::ToJson(config);
-  ASSIGN_OR_RETURN(std::string config_digest, store->Put(config_json));
-  image::Manifest m;
-  m.media_type = image::kMediaTypeOciManifest;
-  m.config.media_type = image::kMediaTypeOciConfig;
-  m.config.digest = config_digest;
-  m.config.size = static_cast<int64_t>(config_json.size());
-  m.layers = in.layers;
-  std::string manifest_json = image::ToJson(m);
-  ASSIGN_OR_RETURN(std::string manifest_digest, store->Put(manifest_json));
-  image::Descriptor desc;
-  desc.media_type = image::kMediaTypeOciManifest;
-  desc.digest = manifest_digest;
-  desc.size = static_cast<int64_t>(manifest_json.size());
-  return desc;
+  ASSIGN_OR_RETURN(image::WrittenImage written,
+                   image::WriteImage(*store, ToOciConfig(in), in.layers));
+  return written.manifest;
 }
 
 }  // namespace longshore::worker

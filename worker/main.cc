@@ -22,6 +22,7 @@
 #include "absl/strings/str_split.h"
 #include "common/errno_status.h"
 #include "common/file_util.h"
+#include "common/flag_names.h"
 #include "common/log.h"
 #include "image/content_store.h"
 #include "sandbox/userns.h"
@@ -63,7 +64,9 @@ int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "longshore-worker --scheduler ADDR --work-dir DIR --slots N "
       "[--metrics-listen ADDR]");
-  absl::ParseCommandLine(argc, argv);
+  std::vector<std::string> args = NormalizeFlagNames(argc, argv);
+  std::vector<char*> ptrs = ArgvPointers(args);
+  absl::ParseCommandLine(static_cast<int>(args.size()), ptrs.data());
 
   WorkerSetupOptions setup;
   setup.work_dir = absl::GetFlag(FLAGS_work_dir);

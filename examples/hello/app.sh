@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "$GREETING (host $HOSTNAME)"
+cat /app/installed.txt

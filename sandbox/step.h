@@ -1,0 +1,51 @@
+// What the parent side hands to the step's pid 1 (by memory, across clone(2)
+// without CLONE_VM) and the pid-1 side itself.
+#ifndef LONGSHORE_SANDBOX_STEP_H_
+#define LONGSHORE_SANDBOX_STEP_H_
+
+#include <string>
+#include <vector>
+
+#include "sandbox/rootfs.h"
+
+namespace longshore::sandbox {
+
+// Exit statuses of the sandbox itself (the command's own pass through).
+inline constexpr int kExitSandboxFailure = 125;
+inline constexpr int kExitNotExecutable = 126;
+inline constexpr int kExitNotFound = 127;
+inline constexpr int kExitTimeout = 124;
+
+struct StepConfig {
+  RootfsSpec rootfs;
+  std::string hostname;
+  std::string cwd;
+  std::vector<std::string> env;
+  std::string user;
+  std::vector<std::string> command;
+  // Compiled seccomp program; empty means none.
+  std::string seccomp_program;
+  // pid 1 reads one byte here once the parent has set up its user namespace
+  // (or right away); EOF means the parent died.
+  int sync_fd = -1;
+  // Close-on-exec; errors go here as one line "operation: reason".
+  int status_fd = -1;
+  // Become uid/gid 0 in the new namespace first (it was created by an
+  // unprivileged parent whose own id is not 0 inside).
+  bool become_root = false;
+  // setgroups(2) is allowed in pid 1's user namespace.
+  bool setgroups_allowed = true;
+};
+
+// The step's pid 1: assembles the root, starts the command in a nested user
+// and mount namespace, forwards signals to it, reaps orphans, and exits with
+// the command's status (128+N when killed by signal N). Never returns.
+[[noreturn]] void StepInitMain(const StepConfig& config);
+
+// Writes "message\n" to `fd` and _exits with `code`. Async-signal-safe apart
+// from formatting already done by the caller.
+[[noreturn]] void FailFast(int fd, const std::string& message, int code);
+
+}  // namespace longshore::sandbox
+
+#endif  // LONGSHORE_SANDBOX_STEP_H_

@@ -1,0 +1,139 @@
+# Shared by the end-to-end tests: stage Longshore's binaries where an
+# unprivileged user can run them, start a scheduler and workers on 127.0.0.1, make
+# build contexts from busybox-static, and clean every process and file up.
+#
+# Usage: source tests/lib/farm.sh; farm_init; farm_start_scheduler;
+#        farm_start_worker w1; ... ; (cleanup runs on EXIT)
+
+set -euo pipefail
+
+FARM_USER="${LONGSHORE_TEST_USER:-longshore}"
+FARM_PIDS=()
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+need() {
+  command -v "$1" >/dev/null 2>&1 ||
+    fail "$1 is missing: run ops/bootstrap.sh (package: ${2:-$1})"
+}
+
+# Runfiles of the binaries this test depends on (sh_test data).
+runfile() {
+  local p="${TEST_SRCDIR:-}/${TEST_WORKSPACE:-longshore}/$1"
+  [[ -x "$p" ]] || p="$1"
+  [[ -x "$p" ]] || fail "missing binary $1 (is it in the test's data?)"
+  echo "$p"
+}
+
+farm_cleanup() {
+  local rc=$?
+  set +e
+  for pid in "${FARM_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null; done
+  for pid in "${FARM_PIDS[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null
+  done
+  if [[ $rc -ne 0 && -n "${FARM_DIR:-}" ]]; then
+    for log in "$FARM_DIR"/*.log; do
+      [[ -f "$log" ]] || continue
+      echo "---- $(basename "$log") (last 40 lines)" >&2
+      tail -n 40 "$log" >&2
+    done
+  fi
+  # Worker state belongs to the test user's subordinate ids; remove as root.
+  [[ -n "${FARM_DIR:-}" ]] && rm -rf "$FARM_DIR"
+  exit $rc
+}
+
+farm_init() {
+  need setpriv util-linux
+  need newuidmap uidmap
+  need umoci
+  need jq
+  [[ -x /bin/busybox ]] || fail "/bin/busybox is missing: install busybox-static"
+  id -u "$FARM_USER" >/dev/null 2>&1 ||
+    fail "user $FARM_USER is missing: run ops/bootstrap.sh"
+  grep -q "^$FARM_USER:" /etc/subuid ||
+    fail "$FARM_USER has no /etc/subuid range: run ops/bootstrap.sh"
+  # /root is 0700: the unprivileged worker cannot reach Bazel's output tree.
+  FARM_DIR=$(mktemp -d /tmp/longshore-test.XXXXXX)
+  chmod 0755 "$FARM_DIR"
+  trap farm_cleanup EXIT
+  mkdir -p "$FARM_DIR/bin"
+  for b in scheduler/longshore-scheduler worker/longshore-worker \
+    sandbox/longshore-sandbox client/longshore; do
+    install -m 0755 "$(runfile "$b")" "$FARM_DIR/bin/"
+  done
+  LONGSHORE="$FARM_DIR/bin/longshore"
+}
+
+# A free TCP port on 127.0.0.1 (checked against the kernel's listening sockets).
+free_port() {
+  local port
+  for _ in $(seq 100); do
+    port=$((20000 + RANDOM % 40000))
+    if ! grep -qi ":$(printf '%04X' "$port") " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+      echo "$port"
+      return
+    fi
+  done
+  fail "no free port found"
+}
+
+wait_for_port() {
+  local port=$1 what=$2
+  for _ in $(seq 100); do
+    # gRPC may listen on a v4-mapped IPv6 socket: look in both tables.
+    if grep -qiE ":$(printf '%04X' "$port") [0-9A-F]+:0000 0A" /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.1
+  done
+  fail "$what did not listen on 127.0.0.1:$port"
+}
+
+farm_start_scheduler() {
+  SCHED_PORT=$(free_port)
+  SCHED_METRICS_PORT=$(free_port)
+  mkdir -p "$FARM_DIR/scheduler"
+  "$FARM_DIR/bin/longshore-scheduler" --listen "127.0.0.1:$SCHED_PORT" \
+    --metrics-listen "127.0.0.1:$SCHED_METRICS_PORT" \
+    --state-dir "$FARM_DIR/scheduler" >"$FARM_DIR/scheduler.log" 2>&1 &
+  FARM_PIDS+=($!)
+  wait_for_port "$SCHED_PORT" scheduler
+  export LONGSHORE_SCHEDULER="127.0.0.1:$SCHED_PORT"
+}
+
+# farm_start_worker NAME [extra flags...]: a worker running as the unprivileged
+# test user, with its own work dir.
+farm_start_worker() {
+  local name=$1
+  shift
+  local work="$FARM_DIR/work-$name"
+  mkdir -p "$work"
+  chown "$FARM_USER:" "$work"
+  local port
+  port=$(free_port)
+  setpriv --reuid "$FARM_USER" --regid "$FARM_USER" --init-groups \
+    env HOME="$work" "$FARM_DIR/bin/longshore-worker" \
+    --scheduler "127.0.0.1:$SCHED_PORT" --work-dir "$work" --slots 1 \
+    --worker-id "$name" --metrics-listen "127.0.0.1:$port" "$@" \
+    >"$FARM_DIR/worker-$name.log" 2>&1 &
+  FARM_PIDS+=($!)
+  eval "WORKER_METRICS_PORT_${name//-/_}=$port"
+  # Registered when the scheduler lists it.
+  for _ in $(seq 100); do
+    if "$LONGSHORE" workers 2>/dev/null | grep -q "^$name "; then return 0; fi
+    sleep 0.1
+  done
+  fail "worker $name did not register"
+}
+
+# make_context DIR: a build context holding Debian's static busybox.
+make_context() {
+  mkdir -p "$1"
+  cp /bin/busybox "$1/busybox"
+}
