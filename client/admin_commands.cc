@@ -6,27 +6,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "client/progress.h"
 #include "proto/longshore.grpc.pb.h"
 
 namespace longshore::client {
 namespace {
-
-const char* StateName(v1::BuildState s) {
-  switch (s) {
-    case v1::QUEUED:
-      return "queued";
-    case v1::RUNNING:
-      return "running";
-    case v1::SUCCEEDED:
-      return "succeeded";
-    case v1::FAILED:
-      return "failed";
-    case v1::CANCELLED:
-      return "cancelled";
-    default:
-      return "unknown";
-  }
-}
 
 void PrintWorker(const v1::WorkerInfo& w) {
   printf("%-30s %5d %5d  %-9s %-9s %s\n", w.worker_id().c_str(), w.slots(),
@@ -106,7 +90,7 @@ int RunAdminCommand(const std::string& command,
     v1::CancelResponse resp;
     grpc::Status s = stub->Cancel(&cc, req, &resp);
     if (!s.ok()) return Fail("cancel", s);
-    printf("%s %s\n", args[0].c_str(), StateName(resp.state()));
+    printf("%s %s\n", args[0].c_str(), BuildStateName(resp.state()));
     return 0;
   }
   if (command == "builds") {
@@ -120,7 +104,7 @@ int RunAdminCommand(const std::string& command,
     printf("%-36s %-10s %-24s %s\n", "BUILD", "STATE", "WORKER", "IMAGE");
     for (const auto& b : resp.builds()) {
       printf("%-36s %-10s %-24s %s\n", b.build_id().c_str(),
-             StateName(b.state()), b.worker_id().c_str(),
+             BuildStateName(b.state()), b.worker_id().c_str(),
              b.image_digest().c_str());
     }
     return 0;

@@ -43,15 +43,7 @@ class Packer {
 
   absl::Status Walk(const std::string& rel) {
     std::string dir = rel.empty() ? root_ : absl::StrCat(root_, "/", rel);
-    DIR* d = opendir(dir.c_str());
-    if (d == nullptr) return ErrnoStatus(errno, "opendir(%s)", dir);
-    std::vector<std::string> names;
-    while (struct dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    closedir(d);
-    std::sort(names.begin(), names.end());
+    ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirSorted(dir));
     for (const std::string& n : names) {
       std::string child = rel.empty() ? n : absl::StrCat(rel, "/", n);
       std::string path = absl::StrCat(root_, "/", child);

@@ -21,23 +21,6 @@ std::string StepLabel(const v1::StepRef& s) {
       s.index(), s.total(), s.instruction());
 }
 
-std::string ResultName(v1::BuildState s) {
-  switch (s) {
-    case v1::SUCCEEDED:
-      return "succeeded";
-    case v1::FAILED:
-      return "failed";
-    case v1::CANCELLED:
-      return "cancelled";
-    case v1::QUEUED:
-      return "queued";
-    case v1::RUNNING:
-      return "running";
-    default:
-      return "unknown";
-  }
-}
-
 // BuildKit-style plain output: "#N [i/n] INSTR", "#N 0.123 log line",
 // "#N DONE 0.4s" or "#N CACHED", "#N ERROR: ...".
 class PlainPrinter : public ProgressPrinter {
@@ -107,7 +90,7 @@ class PlainPrinter : public ProgressPrinter {
             fprintf(out_, "#done naming %s\n", r.c_str());
           }
         } else {
-          fprintf(out_, "\n#done build %s\n", ResultName(f.result()).c_str());
+          fprintf(out_, "\n#done build %s\n", BuildStateName(f.result()));
         }
         break;
       }
@@ -204,6 +187,23 @@ class JsonPrinter : public ProgressPrinter {
 
 }  // namespace
 
+const char* BuildStateName(v1::BuildState s) {
+  switch (s) {
+    case v1::SUCCEEDED:
+      return "succeeded";
+    case v1::FAILED:
+      return "failed";
+    case v1::CANCELLED:
+      return "cancelled";
+    case v1::QUEUED:
+      return "queued";
+    case v1::RUNNING:
+      return "running";
+    default:
+      return "unknown";
+  }
+}
+
 std::unique_ptr<ProgressPrinter> MakeProgressPrinter(ProgressMode mode,
                                                      FILE* out) {
   if (mode == ProgressMode::kAuto) {
@@ -265,7 +265,7 @@ std::string EventToJson(const BuildEvent& e) {
     case BuildEvent::kBuildFinished: {
       type = "build_done";
       const auto& f = e.build_finished();
-      j["result"] = ResultName(f.result());
+      j["result"] = BuildStateName(f.result());
       j["image_digest"] = f.image_digest();
       j["duration_ms"] = f.duration_ms();
       j["references"] = std::vector<std::string>(f.references().begin(),

@@ -24,6 +24,9 @@ class ProgressPrinter {
 std::unique_ptr<ProgressPrinter> MakeProgressPrinter(ProgressMode mode,
                                                      FILE* out);
 
+// "queued", "running", "succeeded", "failed", "cancelled" or "unknown".
+const char* BuildStateName(v1::BuildState state);
+
 // One JSON object (a single line, no trailing newline) for `event`, with the
 // keys type, sequence, time, step, stage, instruction, line, duration_ms,
 // layer_digest, worker, stream, data, image_digest, references, result, error —

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -136,6 +137,34 @@ absl::StatusOr<std::string> MakeTempDir(const std::string& parent,
     return ErrnoStatus(errno, "mkdtemp(%s)", tmpl);
   }
   return tmpl;
+}
+
+absl::StatusOr<std::vector<std::string>> ListDirSorted(
+    int dirfd, const std::string& display) {
+  // readdir consumes the descriptor it is given: work on a fresh one.
+  int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus(errno, "open(%s)", display);
+  DIR* dir = ::fdopendir(fd);
+  if (dir == nullptr) {
+    int err = errno;
+    ::close(fd);
+    return ErrnoStatus(err, "fdopendir(%s)", display);
+  }
+  std::vector<std::string> names;
+  while (struct dirent* e = ::readdir(dir)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(std::move(n));
+  }
+  ::closedir(dir);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+absl::StatusOr<std::vector<std::string>> ListDirSorted(
+    const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(errno, "open(%s)", path);
+  return ListDirSorted(fd.get(), path);
 }
 
 bool PathExists(const std::string& path) {

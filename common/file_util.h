@@ -5,6 +5,7 @@
 #define LONGSHORE_COMMON_FILE_UTIL_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,6 +25,13 @@ absl::Status RemoveTree(const std::string& path);
 absl::StatusOr<std::string> MakeTempDir(const std::string& parent,
                                         const std::string& prefix);
 bool PathExists(const std::string& path);
+
+// Names in the directory open as `dirfd` (which stays open and unmoved),
+// without "." and "..", in byte order: the order every walk that must be
+// reproducible (tars, checksums) uses.
+absl::StatusOr<std::vector<std::string>> ListDirSorted(
+    int dirfd, const std::string& display);
+absl::StatusOr<std::vector<std::string>> ListDirSorted(const std::string& path);
 
 }  // namespace longshore
 

@@ -602,16 +602,34 @@ class BuildRun {
     return h.Digest();
   }
 
-  absl::Status ExecCopy(const dockerfile::CopyStep& c, const StageResult& r,
-                        const std::string& step_dir) {
+  // The step's root as the worker sees it: an overlay of the stage's layers
+  // with the step's fresh upper dir, mounted at <step>/merged.
+  struct StepRoot {
+    OverlayMount mount;
+    UniqueFd fd;
+    absl::Status Unmount() {
+      fd.reset();
+      return mount.Unmount();
+    }
+  };
+
+  absl::StatusOr<StepRoot> MountStepRoot(const StageResult& r,
+                                         const std::string& step_dir) {
     std::string merged = step_dir + "/merged";
     RETURN_IF_ERROR(MakeDirs(merged, 0755));
     ASSIGN_OR_RETURN(
-        OverlayMount dst,
+        OverlayMount m,
         OverlayMount::Mount(Lowers(r), step_dir + "/upper", step_dir + "/work",
                             merged, EmptyDir()));
-    UniqueFd dst_fd(open(merged.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dst_fd) return ErrnoStatus(errno, "open(%s)", merged);
+    UniqueFd fd(open(merged.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return ErrnoStatus(errno, "open(%s)", merged);
+    return StepRoot{std::move(m), std::move(fd)};
+  }
+
+  absl::Status ExecCopy(const dockerfile::CopyStep& c, const StageResult& r,
+                        const std::string& step_dir) {
+    ASSIGN_OR_RETURN(StepRoot dst, MountStepRoot(r, step_dir));
+    const UniqueFd& dst_fd = dst.fd;
     ASSIGN_OR_RETURN(auto owner, ResolveChown(c.chown, dst_fd.get()));
     std::optional<mode_t> mode;
     if (!c.chmod.empty()) {
@@ -660,20 +678,13 @@ class BuildRun {
       o.instruction = c.add ? "ADD" : "COPY";
       RETURN_IF_ERROR(CopyFiles(o));
     }
-    dst_fd.reset();
     return dst.Unmount();
   }
 
   absl::Status ExecWorkdir(const std::string& path, const StageResult& r,
                            const std::string& step_dir) {
-    std::string merged = step_dir + "/merged";
-    RETURN_IF_ERROR(MakeDirs(merged, 0755));
-    ASSIGN_OR_RETURN(
-        OverlayMount dst,
-        OverlayMount::Mount(Lowers(r), step_dir + "/upper", step_dir + "/work",
-                            merged, EmptyDir()));
-    UniqueFd root(open(merged.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!root) return ErrnoStatus(errno, "open(%s)", merged);
+    ASSIGN_OR_RETURN(StepRoot dst, MountStepRoot(r, step_dir));
+    const UniqueFd& root = dst.fd;
     uid_t uid = 0;
     gid_t gid = 0;
     if (!r.config.user.empty()) {
@@ -690,7 +701,6 @@ class BuildRun {
           absl::StrCat("WORKDIR ", path, ": ", dir.status().message()));
     }
     dir->reset();
-    root.reset();
     return dst.Unmount();
   }
 

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/errno_status.h"
+#include "common/file_util.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "worker/in_root.h"
@@ -31,17 +32,7 @@ absl::StatusOr<std::vector<std::string>> ListDir(int root_fd,
   ASSIGN_OR_RETURN(UniqueFd fd,
                    OpenInRoot(root_fd, rel.empty() ? "/" : "/" + rel,
                               O_RDONLY | O_DIRECTORY));
-  DIR* d = fdopendir(fd.get());
-  if (d == nullptr) return ErrnoStatus(errno, "fdopendir(%s)", rel);
-  fd.release();
-  std::vector<std::string> names;
-  while (struct dirent* e = readdir(d)) {
-    std::string n = e->d_name;
-    if (n != "." && n != "..") names.push_back(n);
-  }
-  closedir(d);
-  std::sort(names.begin(), names.end());
-  return names;
+  return ListDirSorted(fd.get(), rel);
 }
 
 absl::Status CopyData(int in, int out, const std::string& what) {
@@ -125,19 +116,8 @@ class Copier {
 
   absl::Status CopyDirContents(int src_dir, int dst_dir,
                                const std::string& display) {
-    UniqueFd dup_fd(fcntl(src_dir, F_DUPFD_CLOEXEC, 0));
-    if (!dup_fd) return ErrnoStatus(errno, "dup(%s)", display);
-    DIR* d = fdopendir(dup_fd.get());
-    if (d == nullptr) return ErrnoStatus(errno, "fdopendir(%s)", display);
-    dup_fd.release();
-    rewinddir(d);
-    std::vector<std::string> names;
-    while (struct dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    closedir(d);
-    std::sort(names.begin(), names.end());
+    ASSIGN_OR_RETURN(std::vector<std::string> names,
+                     ListDirSorted(src_dir, display));
     for (const std::string& n : names) {
       RETURN_IF_ERROR(
           CopyEntry(src_dir, n, dst_dir, n, absl::StrCat(display, "/", n)));
@@ -249,22 +229,12 @@ absl::Status ChecksumEntry(int dir, const std::string& name,
     UniqueFd sub(
         openat(dir, at, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!sub) return ErrnoStatus(errno, "open(%s)", rel);
-    DIR* d = fdopendir(sub.get());
-    if (d == nullptr) return ErrnoStatus(errno, "fdopendir(%s)", rel);
-    int subfd = sub.release();
-    std::vector<std::string> names;
-    while (struct dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      if (n != "." && n != "..") names.push_back(n);
-    }
-    std::sort(names.begin(), names.end());
-    absl::Status s;
+    ASSIGN_OR_RETURN(std::vector<std::string> names,
+                     ListDirSorted(sub.get(), rel));
     for (const std::string& n : names) {
-      s = ChecksumEntry(subfd, n, absl::StrCat(rel, "/", n), h);
-      if (!s.ok()) break;
+      RETURN_IF_ERROR(
+          ChecksumEntry(sub.get(), n, absl::StrCat(rel, "/", n), h));
     }
-    closedir(d);
-    return s;
   }
   return absl::OkStatus();
 }

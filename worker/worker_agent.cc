@@ -314,6 +314,11 @@ void WorkerAgent::ExecuteBuild(v1::Assignment a,
   for (const auto& ref : outcome.references) r->add_references(ref);
   r->set_error(outcome.error);
   *r->mutable_failed_step() = outcome.failed_step;
+  // Errors before any step (a Dockerfile the worker rejects) still carry
+  // their line.
+  if (outcome.error_line > 0 && r->failed_step().line() == 0) {
+    r->mutable_failed_step()->set_line(outcome.error_line);
+  }
   if (!Send(m)) {
     LS_LOG(WARNING) << "build " << a.build_id()
                     << ": result not delivered; the scheduler will retry it";

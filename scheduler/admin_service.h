@@ -1,0 +1,36 @@
+// AdminService for operators: list workers, drain and undrain them.
+#ifndef LONGSHORE_SCHEDULER_ADMIN_SERVICE_H_
+#define LONGSHORE_SCHEDULER_ADMIN_SERVICE_H_
+
+#include "proto/longshore.grpc.pb.h"
+#include "scheduler/build_coordinator.h"
+
+namespace longshore::scheduler {
+
+class AdminServiceImpl final : public longshore::v1::AdminService::Service {
+ public:
+  explicit AdminServiceImpl(BuildCoordinator* coordinator)
+      : coordinator_(coordinator) {}
+
+  grpc::Status ListWorkers(
+      grpc::ServerContext* context,
+      const longshore::v1::ListWorkersRequest* request,
+      longshore::v1::ListWorkersResponse* response) override;
+  grpc::Status Drain(grpc::ServerContext* context,
+                     const longshore::v1::DrainRequest* request,
+                     longshore::v1::DrainResponse* response) override;
+  grpc::Status Undrain(grpc::ServerContext* context,
+                       const longshore::v1::DrainRequest* request,
+                       longshore::v1::DrainResponse* response) override;
+
+ private:
+  grpc::Status SetDraining(const longshore::v1::DrainRequest& request,
+                           bool draining,
+                           longshore::v1::DrainResponse* response);
+
+  BuildCoordinator* coordinator_;
+};
+
+}  // namespace longshore::scheduler
+
+#endif  // LONGSHORE_SCHEDULER_ADMIN_SERVICE_H_

@@ -1,0 +1,33 @@
+#include "scheduler/attempt_policy.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace longshore::scheduler {
+
+InterruptOutcome InterruptAttempt(BuildRecord* build, int max_attempts,
+                                  int64_t now_ns, absl::string_view cause) {
+  build->worker_id.clear();
+  if (build->cancel_requested) {
+    build->state = longshore::v1::CANCELLED;
+    build->finished_ns = now_ns;
+    build->error = absl::StrCat("cancelled: ", build->cancel_reason.empty()
+                                                   ? "requested by client"
+                                                   : build->cancel_reason);
+    return InterruptOutcome::kCancelled;
+  }
+  if (build->attempt >= max_attempts) {
+    build->state = longshore::v1::FAILED;
+    build->finished_ns = now_ns;
+    build->error = absl::StrCat("build gave up after ", build->attempt,
+                                " attempts (limit ", max_attempts,
+                                "): the last attempt ended because ", cause);
+    return InterruptOutcome::kFailed;
+  }
+  build->state = longshore::v1::QUEUED;
+  build->attempt += 1;
+  build->queued_ns = now_ns;
+  build->started_ns = 0;
+  return InterruptOutcome::kRequeued;
+}
+
+}  // namespace longshore::scheduler

@@ -1,0 +1,606 @@
+#include "scheduler/build_coordinator.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+
+namespace longshore::scheduler {
+namespace {
+
+using longshore::v1::BuildEvent;
+using longshore::v1::BuildInfo;
+using longshore::v1::BuildResult;
+using longshore::v1::BuildSpec;
+using longshore::v1::BuildState;
+using longshore::v1::SchedulerMessage;
+using longshore::v1::WorkerEvent;
+using longshore::v1::WorkerInfo;
+using longshore::v1::WorkerMessage;
+
+bool IsTerminal(BuildState state) {
+  return state == longshore::v1::SUCCEEDED || state == longshore::v1::FAILED ||
+         state == longshore::v1::CANCELLED;
+}
+
+QueuedBuild ToQueued(const BuildRecord& r) {
+  return {r.id, r.spec.submitter(), r.order, r.queued_ns};
+}
+
+}  // namespace
+
+BuildCoordinator::BuildCoordinator(const CoordinatorOptions& options,
+                                   BuildJournal* journal, EventLog* events,
+                                   BlobStore* blobs, SchedulerMetrics* metrics)
+    : options_(options),
+      journal_(journal),
+      events_(events),
+      blobs_(blobs),
+      metrics_(metrics),
+      id_random_(std::random_device{}()) {}
+
+absl::Status BuildCoordinator::Recover() {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(std::vector<BuildRecord> active, journal_->ListActive());
+  int requeued = 0, queued = 0;
+  for (BuildRecord& r : active) {
+    if (r.state == longshore::v1::QUEUED) {
+      queue_.Push(ToQueued(r));
+      active_[r.id] = std::move(r);
+      ++queued;
+      continue;
+    }
+    // RUNNING when the scheduler stopped: the lease died with it.
+    std::string id = r.id;
+    std::string worker = r.worker_id;
+    active_[id] = std::move(r);
+    InterruptLocked(id, absl::StrCat("the scheduler restarted while worker ",
+                                     worker, " held the lease"));
+    ++requeued;
+  }
+  LS_LOG(INFO) << "recovered " << queued << " queued builds and " << requeued
+               << " interrupted running builds";
+  UpdateGaugesLocked();
+  return absl::OkStatus();
+}
+
+std::string BuildCoordinator::NewBuildIdLocked() {
+  // 80 random bits in lower-case hex: unique enough, safe as a file name.
+  uint64_t hi = id_random_();
+  uint64_t lo = id_random_();
+  return absl::StrFormat("%04x%016x", hi & 0xffff, lo);
+}
+
+// --- Builds ------------------------------------------------------------------
+
+absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
+  absl::MutexLock lock(&mu_);
+  BuildRecord r;
+  r.spec = spec;
+  r.state = longshore::v1::QUEUED;
+  r.attempt = 1;
+  r.created_ns = r.queued_ns = absl::ToUnixNanos(Now());
+  for (int tries = 0;; ++tries) {
+    r.id = NewBuildIdLocked();
+    absl::Status st = journal_->Insert(&r);
+    if (st.ok()) break;
+    if (!absl::IsAlreadyExists(st) || tries >= 3) return st;
+  }
+  queue_.Push(ToQueued(r));
+  std::string id = r.id;
+  active_[id] = std::move(r);
+  metrics_->BuildSubmitted();
+  EmitQueuedLocked(id);
+  LS_LOG(INFO) << "build " << id << " queued (submitter \"" << spec.submitter()
+               << "\")";
+  DispatchLocked();
+  UpdateGaugesLocked();
+  return id;
+}
+
+absl::StatusOr<BuildState> BuildCoordinator::Cancel(const std::string& build_id,
+                                                    const std::string& reason) {
+  absl::MutexLock lock(&mu_);
+  auto it = active_.find(build_id);
+  if (it == active_.end()) {
+    ASSIGN_OR_RETURN(BuildRecord r, journal_->Get(build_id));
+    return r.state;  // Already final.
+  }
+  BuildRecord& r = it->second;
+  if (r.state == longshore::v1::QUEUED) {
+    queue_.Remove(build_id);
+    BuildRecord done = r;
+    done.state = longshore::v1::CANCELLED;
+    done.cancel_requested = true;
+    done.cancel_reason = reason;
+    done.error = absl::StrCat("cancelled: ",
+                              reason.empty() ? "requested by client" : reason);
+    done.finished_ns = absl::ToUnixNanos(Now());
+    FinishLocked(std::move(done));
+    UpdateGaugesLocked();
+    return longshore::v1::CANCELLED;
+  }
+  // RUNNING: ask the worker; the result (or the lease expiring) finishes it.
+  if (!r.cancel_requested) {
+    r.cancel_requested = true;
+    r.cancel_reason = reason;
+    RETURN_IF_ERROR(journal_->Update(r));
+    WorkerEntry* w = workers_.Find(r.worker_id);
+    if (w != nullptr && w->channel != nullptr) {
+      SchedulerMessage msg;
+      msg.mutable_cancel()->set_build_id(build_id);
+      msg.mutable_cancel()->set_reason(reason);
+      w->channel->Send(msg);
+    }
+    LS_LOG(INFO) << "build " << build_id << " cancel requested on worker "
+                 << r.worker_id;
+  }
+  return r.state;
+}
+
+absl::StatusOr<BuildRecord> BuildCoordinator::LookupLocked(
+    const std::string& build_id) {
+  auto it = active_.find(build_id);
+  if (it != active_.end()) return it->second;
+  return journal_->Get(build_id);
+}
+
+BuildInfo BuildCoordinator::ToBuildInfoLocked(const BuildRecord& r,
+                                              bool with_dockerfile) {
+  BuildInfo info;
+  info.set_build_id(r.id);
+  info.set_state(r.state);
+  *info.mutable_spec() = r.spec;
+  if (!with_dockerfile) info.mutable_spec()->clear_dockerfile();
+  info.set_worker_id(r.worker_id);
+  // Attempts started so far: a queued build has not started its `attempt` yet.
+  info.set_attempts(r.state == longshore::v1::QUEUED ? r.attempt - 1
+                                                     : r.attempt);
+  info.set_created_unix_nanos(r.created_ns);
+  info.set_finished_unix_nanos(r.finished_ns);
+  info.set_image_digest(r.image_digest);
+  info.set_error(r.error);
+  absl::StatusOr<std::vector<OutputRecord>> outputs =
+      journal_->ListOutputs(r.id);
+  if (outputs.ok()) {
+    for (const OutputRecord& o : *outputs) {
+      if (o.attempt == r.attempt) info.add_ready_outputs(o.index);
+    }
+  } else {
+    LS_LOG(WARNING) << "build " << r.id << ": " << outputs.status();
+  }
+  return info;
+}
+
+absl::StatusOr<BuildInfo> BuildCoordinator::GetBuild(
+    const std::string& build_id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(BuildRecord r, LookupLocked(build_id));
+  return ToBuildInfoLocked(r, /*with_dockerfile=*/true);
+}
+
+absl::StatusOr<std::vector<BuildInfo>> BuildCoordinator::ListBuilds(
+    const std::vector<BuildState>& states, int limit) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(std::vector<BuildRecord> records,
+                   journal_->List(states, limit));
+  std::vector<BuildInfo> out;
+  for (const BuildRecord& r : records) {
+    auto it = active_.find(r.id);
+    out.push_back(ToBuildInfoLocked(it != active_.end() ? it->second : r,
+                                    /*with_dockerfile=*/false));
+  }
+  return out;
+}
+
+absl::Status BuildCoordinator::CheckOutputReady(const std::string& build_id,
+                                                int index) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(BuildRecord r, LookupLocked(build_id));
+  ASSIGN_OR_RETURN(std::vector<OutputRecord> outputs,
+                   journal_->ListOutputs(build_id));
+  for (const OutputRecord& o : outputs) {
+    if (o.index == index && o.attempt == r.attempt) return absl::OkStatus();
+  }
+  return absl::NotFoundError(absl::StrCat("build ", build_id, " has no output ",
+                                          index, " (state ",
+                                          BuildState_Name(r.state), ")"));
+}
+
+// --- Workers -----------------------------------------------------------------
+
+absl::StatusOr<uint64_t> BuildCoordinator::ConnectWorker(
+    const longshore::v1::Register& reg,
+    std::shared_ptr<WorkerChannel> channel) {
+  if (reg.worker_id().empty()) {
+    return absl::InvalidArgumentError("Register: worker_id is empty");
+  }
+  if (reg.slots() < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("Register: worker ", reg.worker_id(), " offers ",
+                     reg.slots(), " slots; at least 1 is needed"));
+  }
+  absl::MutexLock lock(&mu_);
+  WorkerRegistry::Registration registration =
+      workers_.Register(reg, channel, Now());
+  if (registration.superseded_channel != nullptr) {
+    LS_LOG(WARNING) << "worker " << reg.worker_id()
+                    << " connected again; its earlier stream is dropped";
+    registration.superseded_channel->Close();
+    for (const auto& [build_id, attempt] : registration.superseded_leases) {
+      InterruptLocked(build_id, absl::StrCat("worker ", reg.worker_id(),
+                                             " reconnected without it"));
+    }
+  }
+  SchedulerMessage hello;
+  hello.mutable_registered()->set_worker_id(reg.worker_id());
+  hello.mutable_registered()->set_heartbeat_interval_ms(static_cast<int32_t>(
+      absl::ToInt64Milliseconds(options_.heartbeat_interval)));
+  channel->Send(hello);
+  LS_LOG(INFO) << "worker " << reg.worker_id() << " connected with "
+               << reg.slots() << " slots";
+  DispatchLocked();
+  UpdateGaugesLocked();
+  return registration.connection;
+}
+
+void BuildCoordinator::HandleWorkerMessage(uint64_t connection,
+                                           const WorkerMessage& message) {
+  absl::MutexLock lock(&mu_);
+  WorkerEntry* worker = workers_.ByConnection(connection);
+  if (worker == nullptr)
+    return;  // Superseded or expired: not this worker's voice.
+  switch (message.kind_case()) {
+    case WorkerMessage::kHeartbeat:
+      worker->last_heartbeat = Now();
+      break;
+    case WorkerMessage::kEvent:
+      HandleEventLocked(worker, message.event());
+      break;
+    case WorkerMessage::kResult:
+      worker->last_heartbeat = Now();
+      HandleResultLocked(worker, message.result());
+      break;
+    case WorkerMessage::kRegister:
+      LS_LOG(WARNING) << "worker " << worker->id
+                      << " sent Register twice; ignored";
+      break;
+    case WorkerMessage::KIND_NOT_SET:
+      break;
+  }
+}
+
+BuildRecord* BuildCoordinator::CurrentLeaseLocked(const WorkerEntry& worker,
+                                                  const std::string& build_id,
+                                                  int attempt) {
+  auto lease = worker.leases.find(build_id);
+  if (lease == worker.leases.end() || lease->second != attempt) return nullptr;
+  auto it = active_.find(build_id);
+  if (it == active_.end() || it->second.state != longshore::v1::RUNNING ||
+      it->second.attempt != attempt || it->second.worker_id != worker.id) {
+    return nullptr;
+  }
+  return &it->second;
+}
+
+void BuildCoordinator::HandleEventLocked(WorkerEntry* worker,
+                                         const WorkerEvent& event) {
+  if (CurrentLeaseLocked(*worker, event.build_id(), event.attempt()) ==
+      nullptr) {
+    LS_LOG(DEBUG) << "dropping event for build " << event.build_id()
+                  << " attempt " << event.attempt() << " from worker "
+                  << worker->id << ": not its current lease";
+    return;
+  }
+  // Lifecycle events (queued, assigned, error, build_finished) are the
+  // scheduler's to write; workers report progress only.
+  switch (event.event().kind_case()) {
+    case BuildEvent::kStepStarted:
+    case BuildEvent::kStepCached:
+    case BuildEvent::kStepFinished:
+    case BuildEvent::kLog:
+      AppendEventLocked(event.build_id(), event.event());
+      break;
+    default:
+      LS_LOG(DEBUG) << "dropping lifecycle event from worker " << worker->id;
+      break;
+  }
+}
+
+void BuildCoordinator::HandleResultLocked(WorkerEntry* worker,
+                                          const BuildResult& result) {
+  BuildRecord* current =
+      CurrentLeaseLocked(*worker, result.build_id(), result.attempt());
+  if (current == nullptr) {
+    LS_LOG(INFO) << "ignoring result for build " << result.build_id()
+                 << " attempt " << result.attempt() << " from worker "
+                 << worker->id << ": not its current lease";
+    return;
+  }
+  worker->leases.erase(result.build_id());
+  BuildRecord r = *current;
+  r.finished_ns = absl::ToUnixNanos(Now());
+  r.result = result;
+  r.image_digest = result.image_digest();
+  BuildState state = result.state();
+  if (!IsTerminal(state)) {
+    state = longshore::v1::FAILED;
+    r.error = absl::StrCat("worker ", worker->id,
+                           " reported a result without a final state (",
+                           BuildState_Name(result.state()), ")");
+  } else {
+    r.error = result.error();
+  }
+  // A build the client cancelled ends CANCELLED unless it had already
+  // succeeded.
+  if (r.cancel_requested && state != longshore::v1::SUCCEEDED) {
+    state = longshore::v1::CANCELLED;
+    r.error = absl::StrCat("cancelled: ", r.cancel_reason.empty()
+                                              ? "requested by client"
+                                              : r.cancel_reason);
+  }
+  if (state == longshore::v1::FAILED && r.error.empty()) {
+    r.error = absl::StrCat("build failed on worker ", worker->id,
+                           " without an error message");
+  }
+  r.state = state;
+  LS_LOG(INFO) << "build " << r.id << " " << BuildState_Name(state)
+               << " on worker " << worker->id;
+  FinishLocked(std::move(r));
+  DispatchLocked();
+  UpdateGaugesLocked();
+}
+
+void BuildCoordinator::DisconnectWorker(uint64_t connection) {
+  absl::MutexLock lock(&mu_);
+  WorkerEntry* w = workers_.ByConnection(connection);
+  if (w == nullptr) return;
+  std::string cause = absl::StrCat("worker ", w->id, "'s stream ended");
+  LS_LOG(INFO) << cause;
+  DropConnectionLocked(connection, cause, /*expired=*/false);
+  DispatchLocked();
+  UpdateGaugesLocked();
+}
+
+void BuildCoordinator::DropConnectionLocked(uint64_t connection,
+                                            const std::string& cause,
+                                            bool expired) {
+  std::map<std::string, int> leases = workers_.Disconnect(connection, Now());
+  if (stopping_) return;
+  for (const auto& [build_id, attempt] : leases) {
+    if (expired) metrics_->LeaseExpired();
+    InterruptLocked(build_id, cause);
+  }
+}
+
+void BuildCoordinator::ExpireLeases() {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  absl::Time now = Now();
+  absl::Duration lease =
+      options_.heartbeat_interval * options_.missed_heartbeats_allowed;
+  for (uint64_t connection : workers_.ExpiredConnections(now, lease)) {
+    WorkerEntry* w = workers_.ByConnection(connection);
+    if (w == nullptr) continue;
+    std::string cause =
+        absl::StrCat("worker ", w->id, " sent no heartbeat for ",
+                     absl::FormatDuration(now - w->last_heartbeat));
+    LS_LOG(WARNING) << cause << "; its leases expire";
+    std::shared_ptr<WorkerChannel> channel = w->channel;
+    DropConnectionLocked(connection, cause, /*expired=*/true);
+    if (channel != nullptr) channel->Close();
+  }
+  workers_.ForgetDisconnectedBefore(now - options_.forget_workers_after);
+  DispatchLocked();
+  UpdateGaugesLocked();
+}
+
+void BuildCoordinator::InterruptLocked(const std::string& build_id,
+                                       const std::string& cause) {
+  auto it = active_.find(build_id);
+  if (it == active_.end() || it->second.state != longshore::v1::RUNNING) return;
+  BuildRecord r = it->second;
+  InterruptOutcome outcome = InterruptAttempt(&r, options_.max_attempts,
+                                              absl::ToUnixNanos(Now()), cause);
+  switch (outcome) {
+    case InterruptOutcome::kRequeued: {
+      absl::Status st = journal_->Update(r);
+      if (!st.ok()) {
+        LS_LOG(ERROR) << "build " << build_id << ": " << st;
+      }
+      LS_LOG(INFO) << "build " << build_id << " queued again for attempt "
+                   << r.attempt << ": " << cause;
+      queue_.Push(ToQueued(r));
+      it->second = std::move(r);
+      EmitQueuedLocked(build_id);
+      break;
+    }
+    case InterruptOutcome::kFailed:
+    case InterruptOutcome::kCancelled:
+      LS_LOG(INFO) << "build " << build_id << " ends: " << r.error;
+      FinishLocked(std::move(r));
+      break;
+  }
+}
+
+void BuildCoordinator::FinishLocked(BuildRecord r) {
+  absl::Status st = journal_->Update(r);
+  if (!st.ok()) {
+    LS_LOG(ERROR) << "build " << r.id << ": " << st;
+  }
+  if (r.state == longshore::v1::FAILED) {
+    BuildEvent error;
+    error.mutable_error()->set_message(r.error);
+    if (r.result.has_failed_step()) {
+      *error.mutable_error()->mutable_step() = r.result.failed_step();
+      error.mutable_error()->set_line(r.result.failed_step().line());
+    }
+    AppendEventLocked(r.id, error);
+  }
+  absl::Duration ran = r.started_ns > 0 && r.finished_ns > r.started_ns
+                           ? absl::Nanoseconds(r.finished_ns - r.started_ns)
+                           : absl::ZeroDuration();
+  BuildEvent finished;
+  auto* f = finished.mutable_build_finished();
+  f->set_result(r.state);
+  f->set_image_digest(r.image_digest);
+  for (const std::string& ref : r.result.references()) f->add_references(ref);
+  f->set_duration_ms(absl::ToInt64Milliseconds(ran));
+  AppendEventLocked(r.id, finished);
+  metrics_->BuildFinished(r.state, ran);
+  active_.erase(r.id);
+}
+
+void BuildCoordinator::EmitQueuedLocked(const std::string& build_id) {
+  BuildEvent ev;
+  ev.mutable_queued()->set_position(queue_.Position(build_id));
+  AppendEventLocked(build_id, ev);
+}
+
+void BuildCoordinator::AppendEventLocked(const std::string& build_id,
+                                         const BuildEvent& event) {
+  absl::StatusOr<BuildEvent> stored = events_->Append(build_id, event);
+  if (!stored.ok()) {
+    LS_LOG(ERROR) << "build " << build_id
+                  << ": event lost: " << stored.status();
+  }
+}
+
+void BuildCoordinator::Stop() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+}
+
+void BuildCoordinator::DispatchLocked() {
+  if (queue_.empty() || stopping_) return;
+  std::vector<PlacementDecision> decisions =
+      placement_.Place(queue_.Entries(), workers_.Capacities());
+  for (const PlacementDecision& d : decisions) {
+    WorkerEntry* w = workers_.Find(d.worker_id);
+    if (w == nullptr) continue;
+    absl::Status st = LeaseLocked(d.build_id, w);
+    if (!st.ok()) {
+      LS_LOG(ERROR) << "lease of build " << d.build_id << " to worker "
+                    << d.worker_id << " failed: " << st;
+    }
+  }
+}
+
+absl::Status BuildCoordinator::LeaseLocked(const std::string& build_id,
+                                           WorkerEntry* worker) {
+  auto it = active_.find(build_id);
+  if (it == active_.end()) {
+    queue_.Remove(build_id);
+    return absl::InternalError("queued build is not active");
+  }
+  BuildRecord r = it->second;
+  absl::Time now = Now();
+  r.state = longshore::v1::RUNNING;
+  r.worker_id = worker->id;
+  r.started_ns = absl::ToUnixNanos(now);
+  RETURN_IF_ERROR(journal_->Update(r));
+  queue_.Remove(build_id);
+  worker->leases[build_id] = r.attempt;
+  metrics_->QueueWait(now - absl::FromUnixNanos(r.queued_ns));
+
+  BuildEvent ev;
+  ev.mutable_assigned()->set_worker_id(worker->id);
+  ev.mutable_assigned()->set_attempt(r.attempt);
+  AppendEventLocked(build_id, ev);
+
+  SchedulerMessage msg;
+  auto* a = msg.mutable_assignment();
+  a->set_build_id(build_id);
+  a->set_attempt(r.attempt);
+  *a->mutable_spec() = r.spec;
+  worker->channel->Send(msg);
+  LS_LOG(INFO) << "build " << build_id << " attempt " << r.attempt
+               << " leased to worker " << worker->id;
+  it->second = std::move(r);
+  return absl::OkStatus();
+}
+
+absl::Status BuildCoordinator::CheckUploadAllowed(const std::string& build_id,
+                                                  int attempt, int index) {
+  absl::MutexLock lock(&mu_);
+  auto it = active_.find(build_id);
+  if (it == active_.end() || it->second.state != longshore::v1::RUNNING) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("UploadOutput: build ", build_id, " is not running"));
+  }
+  const BuildRecord& r = it->second;
+  if (r.attempt != attempt) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("UploadOutput: build ", build_id, " runs attempt ",
+                     r.attempt, ", not ", attempt));
+  }
+  if (index < 0 || index >= r.spec.outputs_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "UploadOutput: build ", build_id, " has ", r.spec.outputs_size(),
+        " outputs; index ", index, " is out of range"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BuildCoordinator::CommitOutput(const std::string& build_id,
+                                            int attempt, int index,
+                                            const std::string& digest,
+                                            VerifiedFileWriter* writer) {
+  RETURN_IF_ERROR(CheckUploadAllowed(build_id, attempt, index));
+  absl::MutexLock lock(&mu_);
+  auto it = active_.find(build_id);
+  if (it == active_.end() || it->second.attempt != attempt) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("UploadOutput: build ", build_id, " attempt ", attempt,
+                     " ended during the upload"));
+  }
+  ASSIGN_OR_RETURN(std::string path, blobs_->OutputPath(build_id, index));
+  ASSIGN_OR_RETURN(int64_t size, writer->Commit(path, digest, -1));
+  OutputRecord out;
+  out.index = index;
+  out.attempt = attempt;
+  out.digest = digest;
+  out.size = size;
+  return journal_->PutOutput(build_id, out);
+}
+
+// --- Admin -------------------------------------------------------------------
+
+std::vector<WorkerInfo> BuildCoordinator::ListWorkers() {
+  absl::MutexLock lock(&mu_);
+  std::vector<WorkerInfo> out;
+  for (const WorkerEntry* w : workers_.All()) out.push_back(ToWorkerInfo(*w));
+  return out;
+}
+
+absl::StatusOr<WorkerInfo> BuildCoordinator::SetDraining(
+    const std::string& worker_id, bool draining) {
+  absl::MutexLock lock(&mu_);
+  WorkerEntry* w = workers_.Find(worker_id);
+  if (w == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("worker \"", worker_id, "\" is not known"));
+  }
+  if (w->draining != draining) {
+    w->draining = draining;
+    LS_LOG(INFO) << "worker " << worker_id
+                 << (draining ? " draining" : " accepting builds again");
+  }
+  if (!draining) DispatchLocked();
+  UpdateGaugesLocked();
+  return ToWorkerInfo(*w);
+}
+
+void BuildCoordinator::UpdateGaugesLocked() {
+  size_t running = 0;
+  for (const auto& [id, r] : active_) {
+    if (r.state == longshore::v1::RUNNING) ++running;
+  }
+  metrics_->SetQueueDepth(queue_.size());
+  metrics_->SetBuildsRunning(running);
+  metrics_->SetWorkers(workers_.Counts());
+}
+
+}  // namespace longshore::scheduler

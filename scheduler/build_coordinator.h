@@ -1,0 +1,169 @@
+// The scheduler's state machine: builds move QUEUED -> RUNNING -> SUCCEEDED |
+// FAILED | CANCELLED, leases go to workers with free slots, worker events are
+// relayed, results and interrupted attempts are recorded. Every change is
+// written to the journal before it is acted on. One mutex serializes it all;
+// gRPC handlers call in and return.
+#ifndef LONGSHORE_SCHEDULER_BUILD_COORDINATOR_H_
+#define LONGSHORE_SCHEDULER_BUILD_COORDINATOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "proto/longshore.pb.h"
+#include "scheduler/attempt_policy.h"
+#include "scheduler/blob_store.h"
+#include "scheduler/build_journal.h"
+#include "scheduler/build_queue.h"
+#include "scheduler/event_log.h"
+#include "scheduler/placement.h"
+#include "scheduler/scheduler_metrics.h"
+#include "scheduler/worker_registry.h"
+
+namespace longshore::scheduler {
+
+struct CoordinatorOptions {
+  int max_attempts = kDefaultMaxAttempts;
+  // Workers are told to heartbeat this often...
+  absl::Duration heartbeat_interval = absl::Seconds(2);
+  // ...and lose their leases after this many intervals without one.
+  int missed_heartbeats_allowed = 3;
+  // Disconnected workers stay listed (and keep their drain flag) this long.
+  absl::Duration forget_workers_after = absl::Hours(1);
+};
+
+class BuildCoordinator {
+ public:
+  BuildCoordinator(const CoordinatorOptions& options, BuildJournal* journal,
+                   EventLog* events, BlobStore* blobs,
+                   SchedulerMetrics* metrics);
+
+  // Loads queued and running builds from the journal. Builds that were running
+  // when the scheduler stopped have lost their workers: they are queued again
+  // with the next attempt, or fail when that was their last one.
+  absl::Status Recover();
+
+  // --- Builds ---------------------------------------------------------------
+  // Queues a build whose spec was validated and whose context is stored.
+  // Returns the new build id.
+  absl::StatusOr<std::string> Submit(const longshore::v1::BuildSpec& spec);
+  // QUEUED: cancelled at once. RUNNING: the worker is told to stop; the build
+  // becomes CANCELLED when its result arrives or its lease expires. Finished:
+  // no change. Returns the state after the call.
+  absl::StatusOr<longshore::v1::BuildState> Cancel(const std::string& build_id,
+                                                   const std::string& reason);
+  absl::StatusOr<longshore::v1::BuildInfo> GetBuild(
+      const std::string& build_id);
+  // Newest first; specs without the Dockerfile bytes.
+  absl::StatusOr<std::vector<longshore::v1::BuildInfo>> ListBuilds(
+      const std::vector<longshore::v1::BuildState>& states, int limit);
+  // OK when output `index` of the build was uploaded by its current attempt.
+  absl::Status CheckOutputReady(const std::string& build_id, int index);
+
+  // --- Workers --------------------------------------------------------------
+  // Registers a worker's Connect stream, sends it Registered and then any
+  // assignments it has room for. Returns the connection handle for later calls.
+  absl::StatusOr<uint64_t> ConnectWorker(
+      const longshore::v1::Register& reg,
+      std::shared_ptr<WorkerChannel> channel);
+  // Heartbeat, event or result from a connection; anything from a superseded or
+  // expired connection, or about an attempt that is no longer current, is
+  // dropped.
+  void HandleWorkerMessage(uint64_t connection,
+                           const longshore::v1::WorkerMessage& message);
+  // The stream ended: its builds are interrupted (queued again or failed).
+  void DisconnectWorker(uint64_t connection);
+  // Expires workers whose last heartbeat is older than the lease; call
+  // periodically.
+  void ExpireLeases();
+
+  // OK when `attempt` of the build is running and `index` names one of its
+  // outputs.
+  absl::Status CheckUploadAllowed(const std::string& build_id, int attempt,
+                                  int index);
+  // Re-checks as above and, while holding the lock so no newer attempt can
+  // race, publishes the verified upload and records it.
+  absl::Status CommitOutput(const std::string& build_id, int attempt, int index,
+                            const std::string& digest,
+                            VerifiedFileWriter* writer);
+
+  // --- Admin ----------------------------------------------------------------
+  std::vector<longshore::v1::WorkerInfo> ListWorkers();
+  absl::StatusOr<longshore::v1::WorkerInfo> SetDraining(
+      const std::string& worker_id, bool draining);
+
+  // From now on nothing is leased and lost connections do not touch their
+  // builds: a scheduler that is stopping leaves RUNNING builds in the journal,
+  // and the next start re-queues them (Recover). Without this, shutting down
+  // streams one by one would re-lease builds to workers about to be cut off
+  // too, burning attempts.
+  void Stop();
+
+  absl::Duration heartbeat_interval() const {
+    return options_.heartbeat_interval;
+  }
+
+ private:
+  absl::Time Now() const { return absl::Now(); }
+  std::string NewBuildIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Leases queued builds to workers with room, as Placement decides.
+  void DispatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status LeaseLocked(const std::string& build_id, WorkerEntry* worker)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A RUNNING build lost its worker without a result.
+  void InterruptLocked(const std::string& build_id, const std::string& cause)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void DropConnectionLocked(uint64_t connection, const std::string& cause,
+                            bool expired) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void HandleResultLocked(WorkerEntry* worker,
+                          const longshore::v1::BuildResult& result)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void HandleEventLocked(WorkerEntry* worker,
+                         const longshore::v1::WorkerEvent& event)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The build's record when `attempt` of it runs on `worker`, else null.
+  BuildRecord* CurrentLeaseLocked(const WorkerEntry& worker,
+                                  const std::string& build_id, int attempt)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes the final record, the closing events and metrics; forgets the build.
+  void FinishLocked(BuildRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void EmitQueuedLocked(const std::string& build_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void AppendEventLocked(const std::string& build_id,
+                         const longshore::v1::BuildEvent& event)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void UpdateGaugesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<BuildRecord> LookupLocked(const std::string& build_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  longshore::v1::BuildInfo ToBuildInfoLocked(const BuildRecord& record,
+                                             bool with_dockerfile)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const CoordinatorOptions options_;
+  BuildJournal* const journal_;
+  EventLog* const events_;
+  BlobStore* const blobs_;
+  SchedulerMetrics* const metrics_;
+  Placement placement_;
+
+  absl::Mutex mu_;
+  // QUEUED and RUNNING builds; finished ones live only in the journal.
+  absl::flat_hash_map<std::string, BuildRecord> active_ ABSL_GUARDED_BY(mu_);
+  BuildQueue queue_ ABSL_GUARDED_BY(mu_);
+  WorkerRegistry workers_ ABSL_GUARDED_BY(mu_);
+  std::mt19937_64 id_random_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace longshore::scheduler
+
+#endif  // LONGSHORE_SCHEDULER_BUILD_COORDINATOR_H_

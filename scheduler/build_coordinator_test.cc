@@ -1,0 +1,308 @@
+#include "scheduler/build_coordinator.h"
+
+#include <memory>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "common/file_util.h"
+#include "gtest/gtest.h"
+#include "prometheus/registry.h"
+
+namespace longshore::scheduler {
+namespace {
+
+using longshore::v1::BuildEvent;
+using longshore::v1::SchedulerMessage;
+
+class RecordingChannel : public WorkerChannel {
+ public:
+  void Send(const SchedulerMessage& m) override {
+    absl::MutexLock lock(&mu_);
+    sent_.push_back(m);
+  }
+  void Close() override {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+  }
+  std::vector<SchedulerMessage> sent() {
+    absl::MutexLock lock(&mu_);
+    return sent_;
+  }
+  std::vector<longshore::v1::Assignment> assignments() {
+    std::vector<longshore::v1::Assignment> out;
+    for (const auto& m : sent()) {
+      if (m.has_assignment()) out.push_back(m.assignment());
+    }
+    return out;
+  }
+  bool closed() {
+    absl::MutexLock lock(&mu_);
+    return closed_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::vector<SchedulerMessage> sent_;
+  bool closed_ = false;
+};
+
+// The coordinator and everything it writes to, opened on one state directory;
+// Restart() drops them all and opens them again, as a scheduler restart does.
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* tmp = getenv("TEST_TMPDIR");
+    auto dir = MakeTempDir(tmp != nullptr ? tmp : "/tmp", "coordinator-test-");
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_ = *dir;
+    Open();
+  }
+  void TearDown() override {
+    Close();
+    ASSERT_TRUE(RemoveTree(dir_).ok());
+  }
+  void Open() {
+    registry_ = std::make_shared<prometheus::Registry>();
+    metrics_ = std::make_unique<SchedulerMetrics>(*registry_);
+    auto journal = BuildJournal::Open(dir_ + "/journal.db");
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    journal_ = std::move(*journal);
+    auto blobs = BlobStore::Open(dir_);
+    ASSERT_TRUE(blobs.ok()) << blobs.status();
+    blobs_ = std::move(*blobs);
+    events_ = std::make_unique<EventLog>(journal_.get());
+    CoordinatorOptions options;
+    options.heartbeat_interval = absl::Milliseconds(50);
+    options.missed_heartbeats_allowed = 2;
+    coordinator_ = std::make_unique<BuildCoordinator>(
+        options, journal_.get(), events_.get(), blobs_.get(), metrics_.get());
+    ASSERT_TRUE(coordinator_->Recover().ok());
+  }
+  void Close() {
+    coordinator_.reset();
+    events_.reset();
+    blobs_.reset();
+    journal_.reset();
+    metrics_.reset();
+  }
+  void Restart() {
+    Close();
+    Open();
+  }
+
+  std::string Submit(const std::string& submitter = "ci") {
+    longshore::v1::BuildSpec spec;
+    spec.set_dockerfile("FROM scratch\n");
+    spec.set_submitter(submitter);
+    spec.add_outputs()->set_type(longshore::v1::OutputSpec::OCI);
+    auto id = coordinator_->Submit(spec);
+    EXPECT_TRUE(id.ok()) << id.status();
+    return *id;
+  }
+  std::pair<uint64_t, std::shared_ptr<RecordingChannel>> Connect(
+      const std::string& id, int slots) {
+    auto channel = std::make_shared<RecordingChannel>();
+    longshore::v1::Register reg;
+    reg.set_worker_id(id);
+    reg.set_slots(slots);
+    auto conn = coordinator_->ConnectWorker(reg, channel);
+    EXPECT_TRUE(conn.ok()) << conn.status();
+    return {*conn, channel};
+  }
+  BuildRecord Record(const std::string& id) {
+    auto r = journal_->Get(id);
+    EXPECT_TRUE(r.ok()) << r.status();
+    return *r;
+  }
+  std::vector<BuildEvent> Events(const std::string& id) {
+    auto evs = events_->Read(id, 0, 0);
+    EXPECT_TRUE(evs.ok()) << evs.status();
+    return *evs;
+  }
+  void SendResult(uint64_t conn, const std::string& id, int attempt,
+                  longshore::v1::BuildState state,
+                  const std::string& error = "") {
+    longshore::v1::WorkerMessage m;
+    m.mutable_result()->set_build_id(id);
+    m.mutable_result()->set_attempt(attempt);
+    m.mutable_result()->set_state(state);
+    m.mutable_result()->set_error(error);
+    coordinator_->HandleWorkerMessage(conn, m);
+  }
+
+  std::string dir_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<SchedulerMetrics> metrics_;
+  std::unique_ptr<BuildJournal> journal_;
+  std::unique_ptr<BlobStore> blobs_;
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<BuildCoordinator> coordinator_;
+};
+
+TEST_F(CoordinatorTest, RestartKeepsQueuedAndRequeuesRunning) {
+  std::string a = Submit();
+  std::string b = Submit();
+  auto [conn, channel] = Connect("w1", 1);
+  ASSERT_EQ(channel->assignments().size(), 1u);
+  EXPECT_EQ(channel->assignments()[0].build_id(), a);
+  EXPECT_EQ(Record(a).state, longshore::v1::RUNNING);
+
+  Restart();
+
+  BuildRecord ra = Record(a);
+  EXPECT_EQ(ra.state, longshore::v1::QUEUED);
+  EXPECT_EQ(ra.attempt, 2);
+  EXPECT_TRUE(ra.worker_id.empty());
+  BuildRecord rb = Record(b);
+  EXPECT_EQ(rb.state, longshore::v1::QUEUED);
+  EXPECT_EQ(rb.attempt, 1);
+  auto info = coordinator_->GetBuild(a);
+  ASSERT_TRUE(info.ok());
+  EXPECT_EQ(info->attempts(), 1);  // One attempt started so far.
+
+  // Queued, assigned, then queued again by the restart.
+  auto evs = Events(a);
+  ASSERT_EQ(evs.size(), 3u);
+  EXPECT_TRUE(evs[0].has_queued());
+  EXPECT_TRUE(evs[1].has_assigned());
+  EXPECT_EQ(evs[1].assigned().worker_id(), "w1");
+  EXPECT_TRUE(evs[2].has_queued());
+  EXPECT_EQ(evs[2].sequence(), 3u);
+
+  // Still FIFO after the restart: a (older) goes before b.
+  auto [conn2, channel2] = Connect("w2", 1);
+  ASSERT_EQ(channel2->assignments().size(), 1u);
+  EXPECT_EQ(channel2->assignments()[0].build_id(), a);
+  EXPECT_EQ(channel2->assignments()[0].attempt(), 2);
+}
+
+TEST_F(CoordinatorTest, AttemptsAreBounded) {
+  std::string a = Submit();
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    auto [conn, channel] = Connect("w", 1);
+    ASSERT_EQ(channel->assignments().size(), 1u) << "attempt " << attempt;
+    EXPECT_EQ(channel->assignments()[0].attempt(), attempt);
+    Restart();
+  }
+  BuildRecord r = Record(a);
+  EXPECT_EQ(r.state, longshore::v1::FAILED);
+  EXPECT_EQ(r.attempt, 3);
+  EXPECT_NE(r.error.find("gave up after 3 attempts"), std::string::npos)
+      << r.error;
+  auto evs = Events(a);
+  ASSERT_GE(evs.size(), 2u);
+  EXPECT_TRUE(evs[evs.size() - 2].has_error());
+  EXPECT_EQ(evs[evs.size() - 2].error().message(), r.error);
+  EXPECT_TRUE(evs.back().has_build_finished());
+  EXPECT_EQ(evs.back().build_finished().result(), longshore::v1::FAILED);
+  // Nothing is offered any more.
+  auto [conn, channel] = Connect("w", 1);
+  EXPECT_TRUE(channel->assignments().empty());
+}
+
+TEST_F(CoordinatorTest, PendingCancelSurvivesRestart) {
+  std::string a = Submit();
+  auto [conn, channel] = Connect("w", 1);
+  auto state = coordinator_->Cancel(a, "superseded");
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ(*state, longshore::v1::RUNNING);
+  ASSERT_TRUE(channel->sent().back().has_cancel());
+  Restart();
+  BuildRecord r = Record(a);
+  EXPECT_EQ(r.state, longshore::v1::CANCELLED);
+  EXPECT_EQ(r.error, "cancelled: superseded");
+}
+
+TEST_F(CoordinatorTest, StaleResultsAndEventsAreIgnored) {
+  std::string a = Submit();
+  auto [c1, ch1] = Connect("w1", 1);
+  ASSERT_EQ(ch1->assignments().size(), 1u);
+  coordinator_->DisconnectWorker(c1);  // Attempt 1 lost.
+  auto [c2, ch2] = Connect("w2", 1);
+  ASSERT_EQ(ch2->assignments().size(), 1u);
+  EXPECT_EQ(ch2->assignments()[0].attempt(), 2);
+
+  size_t before = Events(a).size();
+  // The old connection and the old attempt no longer count.
+  SendResult(c1, a, 1, longshore::v1::SUCCEEDED);
+  SendResult(c2, a, 1, longshore::v1::SUCCEEDED);
+  longshore::v1::WorkerMessage log;
+  log.mutable_event()->set_build_id(a);
+  log.mutable_event()->set_attempt(1);
+  log.mutable_event()->mutable_event()->mutable_log()->set_data("old");
+  coordinator_->HandleWorkerMessage(c2, log);
+  EXPECT_EQ(Record(a).state, longshore::v1::RUNNING);
+  EXPECT_EQ(Events(a).size(), before);
+
+  log.mutable_event()->set_attempt(2);
+  coordinator_->HandleWorkerMessage(c2, log);
+  SendResult(c2, a, 2, longshore::v1::FAILED, "RUN exited with 1");
+  BuildRecord r = Record(a);
+  EXPECT_EQ(r.state, longshore::v1::FAILED);
+  EXPECT_EQ(r.error, "RUN exited with 1");
+  auto evs = Events(a);
+  ASSERT_EQ(evs.size(), before + 3);
+  EXPECT_EQ(evs[before].log().data(), "old");
+  EXPECT_TRUE(evs[before + 1].has_error());
+  EXPECT_TRUE(evs[before + 2].has_build_finished());
+}
+
+TEST_F(CoordinatorTest, MissedHeartbeatsExpireTheLease) {
+  std::string a = Submit();
+  auto [c1, ch1] = Connect("w1", 1);
+  ASSERT_EQ(ch1->assignments().size(), 1u);
+  // Lease is 2 x 50 ms; stay silent for longer.
+  absl::SleepFor(absl::Milliseconds(150));
+  coordinator_->ExpireLeases();
+  EXPECT_TRUE(ch1->closed());
+  BuildRecord r = Record(a);
+  EXPECT_EQ(r.state, longshore::v1::QUEUED);
+  EXPECT_EQ(r.attempt, 2);
+}
+
+TEST_F(CoordinatorTest, HeartbeatsKeepTheLease) {
+  std::string a = Submit();
+  auto [c1, ch1] = Connect("w1", 1);
+  longshore::v1::WorkerMessage hb;
+  hb.mutable_heartbeat()->add_running_build_ids(a);
+  for (int i = 0; i < 6; ++i) {
+    absl::SleepFor(absl::Milliseconds(30));
+    coordinator_->HandleWorkerMessage(c1, hb);
+    coordinator_->ExpireLeases();
+  }
+  EXPECT_FALSE(ch1->closed());
+  EXPECT_EQ(Record(a).state, longshore::v1::RUNNING);
+}
+
+TEST_F(CoordinatorTest, DrainStopsAssignmentsAndUndrainResumes) {
+  auto [c1, ch1] = Connect("w1", 2);
+  auto drained = coordinator_->SetDraining("w1", true);
+  ASSERT_TRUE(drained.ok());
+  EXPECT_TRUE(drained->draining());
+  std::string a = Submit();
+  EXPECT_TRUE(ch1->assignments().empty());
+  EXPECT_EQ(Record(a).state, longshore::v1::QUEUED);
+  auto undrained = coordinator_->SetDraining("w1", false);
+  ASSERT_TRUE(undrained.ok());
+  ASSERT_EQ(ch1->assignments().size(), 1u);
+  EXPECT_EQ(ch1->assignments()[0].build_id(), a);
+  auto missing = coordinator_->SetDraining("nope", true);
+  EXPECT_TRUE(absl::IsNotFound(missing.status()));
+  EXPECT_NE(missing.status().message().find("nope"), std::string::npos);
+}
+
+TEST_F(CoordinatorTest, RejectsBadRegistrations) {
+  longshore::v1::Register reg;
+  reg.set_slots(1);
+  auto empty_id =
+      coordinator_->ConnectWorker(reg, std::make_shared<RecordingChannel>());
+  EXPECT_TRUE(absl::IsInvalidArgument(empty_id.status()));
+  reg.set_worker_id("w");
+  reg.set_slots(0);
+  auto no_slots =
+      coordinator_->ConnectWorker(reg, std::make_shared<RecordingChannel>());
+  EXPECT_TRUE(absl::IsInvalidArgument(no_slots.status()));
+}
+
+}  // namespace
+}  // namespace longshore::scheduler

@@ -1,0 +1,402 @@
+#include "scheduler/build_journal.h"
+
+#include <sqlite3.h>
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+
+namespace longshore::scheduler {
+namespace {
+
+using longshore::v1::BuildEvent;
+using longshore::v1::BuildState;
+
+absl::Status SqliteError(sqlite3* db, const std::string& operation) {
+  int code = sqlite3_extended_errcode(db);
+  std::string message =
+      absl::StrCat("sqlite ", operation, ": ", sqlite3_errmsg(db));
+  if ((code & 0xff) == SQLITE_CONSTRAINT) {
+    return absl::AlreadyExistsError(message);
+  }
+  if ((code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED) {
+    return absl::UnavailableError(message);
+  }
+  return absl::InternalError(message);
+}
+
+// Owns one prepared statement; binds are 1-based as in SQLite.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db), sql_(sql) {
+    rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  absl::Status status() const {
+    if (rc_ == SQLITE_OK) return absl::OkStatus();
+    return SqliteError(db_, absl::StrCat("prepare(", sql_, ")"));
+  }
+  void Bind(int i, const std::string& text) {
+    sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()),
+                      SQLITE_TRANSIENT);
+  }
+  void BindBlob(int i, const std::string& bytes) {
+    sqlite3_bind_blob(stmt_, i, bytes.data(), static_cast<int>(bytes.size()),
+                      SQLITE_TRANSIENT);
+  }
+  void Bind(int i, int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+
+  // True for a row, false when done.
+  absl::StatusOr<bool> Step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteError(db_, absl::StrCat("step(", sql_, ")"));
+  }
+  absl::Status Run() {
+    ASSIGN_OR_RETURN(bool row, Step());
+    (void)row;
+    return absl::OkStatus();
+  }
+
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) {
+    const unsigned char* p = sqlite3_column_text(stmt_, col);
+    int n = sqlite3_column_bytes(stmt_, col);
+    return p == nullptr ? std::string()
+                        : std::string(reinterpret_cast<const char*>(p), n);
+  }
+  std::string Blob(int col) {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    int n = sqlite3_column_bytes(stmt_, col);
+    return p == nullptr ? std::string()
+                        : std::string(static_cast<const char*>(p), n);
+  }
+
+ private:
+  sqlite3* db_;
+  const char* sql_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int rc_;
+};
+
+constexpr char kBuildColumns[] =
+    "id, spec, state, attempt, worker, cancel_requested, cancel_reason, "
+    "created_ns, queued_ns, started_ns, finished_ns, image_digest, error, "
+    "result, ord";
+
+absl::StatusOr<BuildRecord> ReadBuildRow(Statement& s) {
+  BuildRecord r;
+  r.id = s.Text(0);
+  if (!r.spec.ParseFromString(s.Blob(1))) {
+    return absl::DataLossError("journal: spec of build " + r.id +
+                               " does not parse");
+  }
+  r.state = static_cast<BuildState>(s.Int(2));
+  r.attempt = static_cast<int>(s.Int(3));
+  r.worker_id = s.Text(4);
+  r.cancel_requested = s.Int(5) != 0;
+  r.cancel_reason = s.Text(6);
+  r.created_ns = s.Int(7);
+  r.queued_ns = s.Int(8);
+  r.started_ns = s.Int(9);
+  r.finished_ns = s.Int(10);
+  r.image_digest = s.Text(11);
+  r.error = s.Text(12);
+  if (!r.result.ParseFromString(s.Blob(13))) {
+    return absl::DataLossError("journal: result of build " + r.id +
+                               " does not parse");
+  }
+  r.order = s.Int(14);
+  return r;
+}
+
+// Binds every column but ord, in kBuildColumns order starting at `first`.
+void BindBuild(Statement& s, const BuildRecord& r, int first) {
+  s.Bind(first + 0, r.id);
+  s.BindBlob(first + 1, r.spec.SerializeAsString());
+  s.Bind(first + 2, static_cast<int64_t>(r.state));
+  s.Bind(first + 3, static_cast<int64_t>(r.attempt));
+  s.Bind(first + 4, r.worker_id);
+  s.Bind(first + 5, static_cast<int64_t>(r.cancel_requested ? 1 : 0));
+  s.Bind(first + 6, r.cancel_reason);
+  s.Bind(first + 7, r.created_ns);
+  s.Bind(first + 8, r.queued_ns);
+  s.Bind(first + 9, r.started_ns);
+  s.Bind(first + 10, r.finished_ns);
+  s.Bind(first + 11, r.image_digest);
+  s.Bind(first + 12, r.error);
+  s.BindBlob(first + 13, r.result.SerializeAsString());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<BuildJournal>> BuildJournal::Open(
+    const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+      nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = db != nullptr ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return absl::UnavailableError("sqlite open(" + path + "): " + message);
+  }
+  std::unique_ptr<BuildJournal> journal(new BuildJournal(db));
+  RETURN_IF_ERROR(journal->Init());
+  return journal;
+}
+
+BuildJournal::~BuildJournal() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_close(db_);
+}
+
+absl::Status BuildJournal::Exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string message = err != nullptr ? err : "unknown error";
+    sqlite3_free(err);
+    return absl::InternalError(
+        absl::StrCat("sqlite exec(", sql, "): ", message));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BuildJournal::Init() {
+  absl::MutexLock lock(&mu_);
+  sqlite3_busy_timeout(db_, 5000);
+  // WAL with synchronous=NORMAL survives a crash of the scheduler process
+  // without an fsync per event; only a power loss can drop the last
+  // transactions.
+  RETURN_IF_ERROR(Exec("PRAGMA journal_mode=WAL"));
+  RETURN_IF_ERROR(Exec("PRAGMA synchronous=NORMAL"));
+  RETURN_IF_ERROR(
+      Exec("CREATE TABLE IF NOT EXISTS builds ("
+           "  ord INTEGER PRIMARY KEY AUTOINCREMENT,"
+           "  id TEXT NOT NULL UNIQUE,"
+           "  spec BLOB NOT NULL,"
+           "  state INTEGER NOT NULL,"
+           "  attempt INTEGER NOT NULL,"
+           "  worker TEXT NOT NULL DEFAULT '',"
+           "  cancel_requested INTEGER NOT NULL DEFAULT 0,"
+           "  cancel_reason TEXT NOT NULL DEFAULT '',"
+           "  created_ns INTEGER NOT NULL DEFAULT 0,"
+           "  queued_ns INTEGER NOT NULL DEFAULT 0,"
+           "  started_ns INTEGER NOT NULL DEFAULT 0,"
+           "  finished_ns INTEGER NOT NULL DEFAULT 0,"
+           "  image_digest TEXT NOT NULL DEFAULT '',"
+           "  error TEXT NOT NULL DEFAULT '',"
+           "  result BLOB NOT NULL DEFAULT x'')"));
+  RETURN_IF_ERROR(
+      Exec("CREATE INDEX IF NOT EXISTS builds_by_state ON builds(state, ord)"));
+  RETURN_IF_ERROR(
+      Exec("CREATE TABLE IF NOT EXISTS events ("
+           "  build_id TEXT NOT NULL,"
+           "  seq INTEGER NOT NULL,"
+           "  data BLOB NOT NULL,"
+           "  PRIMARY KEY (build_id, seq)) WITHOUT ROWID"));
+  RETURN_IF_ERROR(
+      Exec("CREATE TABLE IF NOT EXISTS outputs ("
+           "  build_id TEXT NOT NULL,"
+           "  idx INTEGER NOT NULL,"
+           "  attempt INTEGER NOT NULL,"
+           "  digest TEXT NOT NULL,"
+           "  size INTEGER NOT NULL,"
+           "  PRIMARY KEY (build_id, idx)) WITHOUT ROWID"));
+  return absl::OkStatus();
+}
+
+absl::Status BuildJournal::Insert(BuildRecord* record) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_,
+              "INSERT INTO builds (id, spec, state, attempt, worker, "
+              "cancel_requested, cancel_reason, created_ns, queued_ns, "
+              "started_ns, finished_ns, image_digest, error, result) "
+              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+              "?14)");
+  RETURN_IF_ERROR(s.status());
+  BindBuild(s, *record, 1);
+  absl::Status st = s.Run();
+  if (absl::IsAlreadyExists(st)) {
+    return absl::AlreadyExistsError("build " + record->id + " already exists");
+  }
+  RETURN_IF_ERROR(st);
+  record->order = sqlite3_last_insert_rowid(db_);
+  return absl::OkStatus();
+}
+
+absl::Status BuildJournal::Update(const BuildRecord& record) {
+  absl::MutexLock lock(&mu_);
+  Statement s(
+      db_,
+      "UPDATE builds SET spec=?2, state=?3, attempt=?4, worker=?5, "
+      "cancel_requested=?6, cancel_reason=?7, created_ns=?8, "
+      "queued_ns=?9, started_ns=?10, finished_ns=?11, image_digest=?12, "
+      "error=?13, result=?14 WHERE id=?1");
+  RETURN_IF_ERROR(s.status());
+  BindBuild(s, record, 1);
+  RETURN_IF_ERROR(s.Run());
+  if (sqlite3_changes(db_) != 1) {
+    return absl::NotFoundError("build " + record.id + " is not in the journal");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BuildRecord> BuildJournal::Get(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  std::string sql =
+      absl::StrCat("SELECT ", kBuildColumns, " FROM builds WHERE id=?1");
+  Statement s(db_, sql.c_str());
+  RETURN_IF_ERROR(s.status());
+  s.Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return absl::NotFoundError("build " + id + " not found");
+  return ReadBuildRow(s);
+}
+
+absl::StatusOr<std::vector<BuildRecord>> BuildJournal::List(
+    const std::vector<BuildState>& states, int limit) {
+  absl::MutexLock lock(&mu_);
+  std::string where;
+  if (!states.empty()) {
+    std::vector<std::string> values;
+    for (BuildState st : states) values.push_back(std::to_string(st));
+    where = absl::StrCat(" WHERE state IN (", absl::StrJoin(values, ","), ")");
+  }
+  std::string sql =
+      absl::StrCat("SELECT ", kBuildColumns, " FROM builds", where,
+                   " ORDER BY ord DESC LIMIT ", limit > 0 ? limit : -1);
+  Statement s(db_, sql.c_str());
+  RETURN_IF_ERROR(s.status());
+  std::vector<BuildRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(BuildRecord r, ReadBuildRow(s));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<BuildRecord>> BuildJournal::ListActive() {
+  absl::MutexLock lock(&mu_);
+  std::string sql = absl::StrCat(
+      "SELECT ", kBuildColumns, " FROM builds WHERE state IN (",
+      static_cast<int>(longshore::v1::QUEUED), ",",
+      static_cast<int>(longshore::v1::RUNNING), ") ORDER BY ord ASC");
+  Statement s(db_, sql.c_str());
+  RETURN_IF_ERROR(s.status());
+  std::vector<BuildRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(BuildRecord r, ReadBuildRow(s));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+absl::Status BuildJournal::AppendEvent(const std::string& build_id,
+                                       const BuildEvent& event) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_,
+              "INSERT INTO events (build_id, seq, data) VALUES (?1, ?2, ?3)");
+  RETURN_IF_ERROR(s.status());
+  s.Bind(1, build_id);
+  s.Bind(2, static_cast<int64_t>(event.sequence()));
+  s.BindBlob(3, event.SerializeAsString());
+  absl::Status st = s.Run();
+  if (absl::IsAlreadyExists(st)) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "event ", event.sequence(), " of build ", build_id, " already exists"));
+  }
+  return st;
+}
+
+absl::StatusOr<std::vector<BuildEvent>> BuildJournal::ReadEvents(
+    const std::string& build_id, uint64_t after_sequence, int limit) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_,
+              "SELECT data FROM events WHERE build_id=?1 AND seq>?2 "
+              "ORDER BY seq ASC LIMIT ?3");
+  RETURN_IF_ERROR(s.status());
+  s.Bind(1, build_id);
+  s.Bind(2, static_cast<int64_t>(after_sequence));
+  s.Bind(3, static_cast<int64_t>(limit > 0 ? limit : -1));
+  std::vector<BuildEvent> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    BuildEvent ev;
+    if (!ev.ParseFromString(s.Blob(0))) {
+      return absl::DataLossError("journal: an event of build " + build_id +
+                                 " does not parse");
+    }
+    out.push_back(std::move(ev));
+  }
+  return out;
+}
+
+absl::StatusOr<BuildEvent> BuildJournal::LastEvent(
+    const std::string& build_id) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_,
+              "SELECT data FROM events WHERE build_id=?1 ORDER BY seq DESC "
+              "LIMIT 1");
+  RETURN_IF_ERROR(s.status());
+  s.Bind(1, build_id);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return absl::NotFoundError("build " + build_id + " has no events");
+  BuildEvent ev;
+  if (!ev.ParseFromString(s.Blob(0))) {
+    return absl::DataLossError("journal: an event of build " + build_id +
+                               " does not parse");
+  }
+  return ev;
+}
+
+absl::Status BuildJournal::PutOutput(const std::string& build_id,
+                                     const OutputRecord& output) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_,
+              "INSERT OR REPLACE INTO outputs (build_id, idx, attempt, digest, "
+              "size) VALUES (?1, ?2, ?3, ?4, ?5)");
+  RETURN_IF_ERROR(s.status());
+  s.Bind(1, build_id);
+  s.Bind(2, static_cast<int64_t>(output.index));
+  s.Bind(3, static_cast<int64_t>(output.attempt));
+  s.Bind(4, output.digest);
+  s.Bind(5, output.size);
+  return s.Run();
+}
+
+absl::StatusOr<std::vector<OutputRecord>> BuildJournal::ListOutputs(
+    const std::string& build_id) {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_,
+              "SELECT idx, attempt, digest, size FROM outputs WHERE "
+              "build_id=?1 ORDER BY idx ASC");
+  RETURN_IF_ERROR(s.status());
+  s.Bind(1, build_id);
+  std::vector<OutputRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    OutputRecord o;
+    o.index = static_cast<int>(s.Int(0));
+    o.attempt = static_cast<int>(s.Int(1));
+    o.digest = s.Text(2);
+    o.size = s.Int(3);
+    out.push_back(std::move(o));
+  }
+  return out;
+}
+
+}  // namespace longshore::scheduler

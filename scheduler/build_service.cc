@@ -1,0 +1,202 @@
+#include "scheduler/build_service.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+#include "common/status_macros.h"
+#include "scheduler/dockerfile_check.h"
+#include "scheduler/grpc_status.h"
+#include "scheduler/stream_file.h"
+
+namespace longshore::scheduler {
+namespace {
+
+using longshore::v1::BuildEvent;
+using longshore::v1::BuildSpec;
+using longshore::v1::BuildState;
+using longshore::v1::SubmitRequest;
+
+constexpr size_t kOutputChunkBytes = 1 << 20;
+constexpr int kWatchBatch = 256;
+// How often a waiting Watch checks whether its client or the server went away.
+constexpr absl::Duration kWatchPoll = absl::Milliseconds(200);
+
+}  // namespace
+
+absl::Status ValidateSpec(const BuildSpec& spec) {
+  if (!IsValidDigest(spec.context_digest())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.context_digest \"", spec.context_digest(),
+                     "\" is not sha256:<64 lower-case hex>"));
+  }
+  if (spec.context_size() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.context_size is negative: ", spec.context_size()));
+  }
+  std::string filename =
+      spec.dockerfile_path().empty() ? "Dockerfile" : spec.dockerfile_path();
+  if (spec.dockerfile().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec.dockerfile is empty: send the bytes of ", filename));
+  }
+  return CheckDockerfile(spec.dockerfile(), filename);
+}
+
+grpc::Status BuildServiceImpl::StatContext(
+    grpc::ServerContext*, const longshore::v1::StatContextRequest* request,
+    longshore::v1::StatContextResponse* response) {
+  absl::StatusOr<int64_t> size = blobs_->StatContext(request->digest());
+  if (size.ok()) {
+    response->set_present(true);
+    response->set_size(*size);
+    return grpc::Status::OK;
+  }
+  if (absl::IsNotFound(size.status())) {
+    response->set_present(false);
+    return grpc::Status::OK;
+  }
+  return ToGrpcStatus(size.status());
+}
+
+absl::Status BuildServiceImpl::ReceiveContext(
+    const BuildSpec& spec, grpc::ServerReader<SubmitRequest>* reader) {
+  const std::string& digest = spec.context_digest();
+  absl::StatusOr<int64_t> held = blobs_->StatContext(digest);
+  SubmitRequest req;
+  if (held.ok()) {
+    if (*held != spec.context_size()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("context ", digest, " is ", *held,
+                       " bytes, but the spec says ", spec.context_size()));
+    }
+    // Already stored: any chunks the client sends anyway are not needed.
+    while (reader->Read(&req)) {
+    }
+    return absl::OkStatus();
+  }
+  if (!absl::IsNotFound(held.status())) return held.status();
+
+  ASSIGN_OR_RETURN(std::unique_ptr<VerifiedFileWriter> writer,
+                   blobs_->NewContextWriter());
+  bool any_chunk = false;
+  while (reader->Read(&req)) {
+    if (!req.has_context()) {
+      return absl::InvalidArgumentError(
+          "Submit: only the first message may carry a spec");
+    }
+    any_chunk = true;
+    RETURN_IF_ERROR(writer->Append(req.context().data()));
+    metrics_->ContextBytesReceived(
+        static_cast<int64_t>(req.context().data().size()));
+  }
+  if (!any_chunk) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "context ", digest,
+        " is not held by the scheduler and none was uploaded with the build"));
+  }
+  ASSIGN_OR_RETURN(std::string path, blobs_->ContextPath(digest));
+  ASSIGN_OR_RETURN(int64_t size,
+                   writer->Commit(path, digest, spec.context_size()));
+  (void)size;
+  return absl::OkStatus();
+}
+
+grpc::Status BuildServiceImpl::Submit(grpc::ServerContext*,
+                                      grpc::ServerReader<SubmitRequest>* reader,
+                                      longshore::v1::SubmitResponse* response) {
+  SubmitRequest first;
+  if (!reader->Read(&first) || !first.has_spec()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "Submit: the first message must carry the build spec");
+  }
+  const BuildSpec& spec = first.spec();
+  absl::Status st = ValidateSpec(spec);
+  if (st.ok()) st = ReceiveContext(spec, reader);
+  if (!st.ok()) return ToGrpcStatus(st);
+  absl::StatusOr<std::string> id = coordinator_->Submit(spec);
+  if (!id.ok()) return ToGrpcStatus(id.status());
+  response->set_build_id(*id);
+  return grpc::Status::OK;
+}
+
+grpc::Status BuildServiceImpl::Watch(grpc::ServerContext* context,
+                                     const longshore::v1::WatchRequest* request,
+                                     grpc::ServerWriter<BuildEvent>* writer) {
+  const std::string& id = request->build_id();
+  absl::StatusOr<longshore::v1::BuildInfo> info = coordinator_->GetBuild(id);
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  uint64_t after = request->after_sequence();
+  while (true) {
+    if (context->IsCancelled() || stopping_->load()) {
+      return grpc::Status(grpc::StatusCode::CANCELLED,
+                          "watch ended: the scheduler is stopping or the "
+                          "client went away");
+    }
+    absl::StatusOr<std::vector<BuildEvent>> events =
+        events_->Read(id, after, kWatchBatch);
+    if (!events.ok()) return ToGrpcStatus(events.status());
+    for (const BuildEvent& ev : *events) {
+      if (!writer->Write(ev)) {
+        return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+      }
+      after = ev.sequence();
+      if (ev.has_build_finished()) return grpc::Status::OK;
+    }
+    if (!events->empty()) continue;
+    absl::StatusOr<bool> finished = events_->FinishedAfter(id, after);
+    if (!finished.ok()) return ToGrpcStatus(finished.status());
+    if (*finished) return grpc::Status::OK;
+    events_->WaitForNewer(id, after, kWatchPoll);
+  }
+}
+
+grpc::Status BuildServiceImpl::Cancel(
+    grpc::ServerContext*, const longshore::v1::CancelRequest* request,
+    longshore::v1::CancelResponse* response) {
+  absl::StatusOr<BuildState> state =
+      coordinator_->Cancel(request->build_id(), request->reason());
+  if (!state.ok()) return ToGrpcStatus(state.status());
+  response->set_state(*state);
+  return grpc::Status::OK;
+}
+
+grpc::Status BuildServiceImpl::GetBuild(
+    grpc::ServerContext*, const longshore::v1::GetBuildRequest* request,
+    longshore::v1::BuildInfo* response) {
+  absl::StatusOr<longshore::v1::BuildInfo> info =
+      coordinator_->GetBuild(request->build_id());
+  if (!info.ok()) return ToGrpcStatus(info.status());
+  *response = std::move(*info);
+  return grpc::Status::OK;
+}
+
+grpc::Status BuildServiceImpl::ListBuilds(
+    grpc::ServerContext*, const longshore::v1::ListBuildsRequest* request,
+    longshore::v1::ListBuildsResponse* response) {
+  std::vector<BuildState> states;
+  for (int s : request->states()) states.push_back(static_cast<BuildState>(s));
+  absl::StatusOr<std::vector<longshore::v1::BuildInfo>> builds =
+      coordinator_->ListBuilds(states, request->limit());
+  if (!builds.ok()) return ToGrpcStatus(builds.status());
+  for (auto& b : *builds) *response->add_builds() = std::move(b);
+  return grpc::Status::OK;
+}
+
+grpc::Status BuildServiceImpl::FetchOutput(
+    grpc::ServerContext*, const longshore::v1::FetchOutputRequest* request,
+    grpc::ServerWriter<longshore::v1::OutputChunk>* writer) {
+  absl::Status ready = coordinator_->CheckOutputReady(request->build_id(),
+                                                      request->output_index());
+  if (!ready.ok()) return ToGrpcStatus(ready);
+  absl::StatusOr<UniqueFd> fd =
+      blobs_->OpenOutput(request->build_id(), request->output_index());
+  if (!fd.ok()) return ToGrpcStatus(fd.status());
+  return ToGrpcStatus(
+      StreamFile(fd->get(),
+                 absl::StrCat("output ", request->output_index(), " of build ",
+                              request->build_id()),
+                 kOutputChunkBytes, writer));
+}
+
+}  // namespace longshore::scheduler

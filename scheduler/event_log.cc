@@ -1,0 +1,70 @@
+#include "scheduler/event_log.h"
+
+#include "common/status_macros.h"
+
+namespace longshore::scheduler {
+
+using longshore::v1::BuildEvent;
+
+absl::StatusOr<EventLog::StreamState*> EventLog::StateLocked(
+    const std::string& build_id) {
+  auto it = streams_.find(build_id);
+  if (it != streams_.end()) return &it->second;
+  StreamState state;
+  absl::StatusOr<BuildEvent> last = journal_->LastEvent(build_id);
+  if (last.ok()) {
+    state.last_sequence = last->sequence();
+    state.finished = last->has_build_finished();
+  } else if (!absl::IsNotFound(last.status())) {
+    return last.status();
+  }
+  return &streams_.emplace(build_id, state).first->second;
+}
+
+absl::StatusOr<BuildEvent> EventLog::Append(const std::string& build_id,
+                                            BuildEvent event) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(StreamState * state, StateLocked(build_id));
+  event.set_sequence(state->last_sequence + 1);
+  event.set_time_unix_nanos(absl::ToUnixNanos(clock_()));
+  RETURN_IF_ERROR(journal_->AppendEvent(build_id, event));
+  state->last_sequence = event.sequence();
+  state->finished = event.has_build_finished();
+  ++wake_generation_;
+  return event;
+}
+
+absl::StatusOr<std::vector<BuildEvent>> EventLog::Read(
+    const std::string& build_id, uint64_t after_sequence, int limit) {
+  return journal_->ReadEvents(build_id, after_sequence, limit);
+}
+
+absl::StatusOr<bool> EventLog::FinishedAfter(const std::string& build_id,
+                                             uint64_t after_sequence) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(StreamState * state, StateLocked(build_id));
+  return state->finished && state->last_sequence <= after_sequence;
+}
+
+bool EventLog::WaitForNewer(const std::string& build_id,
+                            uint64_t after_sequence, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<StreamState*> state = StateLocked(build_id);
+  if (!state.ok()) return false;
+  if ((*state)->last_sequence > after_sequence) return true;
+  // Any append or WakeAll ends the wait; callers loop, so a wake-up for another
+  // build only costs one journal read.
+  const uint64_t generation = wake_generation_;
+  auto woken = [this, generation]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return wake_generation_ != generation;
+  };
+  mu_.AwaitWithTimeout(absl::Condition(&woken), timeout);
+  return (*state)->last_sequence > after_sequence;
+}
+
+void EventLog::WakeAll() {
+  absl::MutexLock lock(&mu_);
+  ++wake_generation_;
+}
+
+}  // namespace longshore::scheduler

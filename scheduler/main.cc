@@ -1,0 +1,77 @@
+// longshore-scheduler: serves BuildService, WorkerService and AdminService, and
+// Prometheus metrics, until SIGINT or SIGTERM.
+#include <signal.h>
+
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/time/time.h"
+#include "common/flag_names.h"
+#include "common/log.h"
+#include "scheduler/scheduler.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
+          "Address for the gRPC services (host:port; port 0 picks one).");
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9464",
+          "Address for Prometheus metrics on /metrics; empty disables them.");
+ABSL_FLAG(std::string, state_dir, "/var/lib/longshore/scheduler",
+          "Directory for the journal, build contexts and outputs.");
+ABSL_FLAG(absl::Duration, heartbeat_interval, absl::Seconds(2),
+          "How often workers must send a heartbeat.");
+ABSL_FLAG(int, missed_heartbeats, 3,
+          "Heartbeat intervals a worker may miss before losing its leases.");
+ABSL_FLAG(int, max_attempts, 3,
+          "Attempts a build gets before losing its worker fails it.");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "longshore-scheduler --listen ADDR --metrics-listen ADDR --state-dir "
+      "DIR");
+  std::vector<std::string> args = longshore::NormalizeFlagNames(argc, argv);
+  std::vector<char*> arg_ptrs = longshore::ArgvPointers(args);
+  absl::ParseCommandLine(static_cast<int>(args.size()), arg_ptrs.data());
+  longshore::SetLogTag("scheduler");
+
+  longshore::scheduler::SchedulerOptions options;
+  options.state_dir = absl::GetFlag(FLAGS_state_dir);
+  options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
+  options.missed_heartbeats_allowed = absl::GetFlag(FLAGS_missed_heartbeats);
+  options.max_attempts = absl::GetFlag(FLAGS_max_attempts);
+  const std::string listen = absl::GetFlag(FLAGS_listen);
+  const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+
+  // Block the stop signals before any thread starts, so every thread inherits
+  // the mask and sigwait below is the only receiver.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto scheduler = longshore::scheduler::Scheduler::Create(options);
+  if (!scheduler.ok()) {
+    LS_LOG(ERROR) << scheduler.status();
+    return 1;
+  }
+  absl::StatusOr<int> port = (*scheduler)->Start(listen);
+  if (!port.ok()) {
+    LS_LOG(ERROR) << port.status();
+    return 1;
+  }
+  if (!metrics_listen.empty()) {
+    absl::StatusOr<int> metrics_port =
+        (*scheduler)->StartMetrics(metrics_listen);
+    if (!metrics_port.ok()) {
+      LS_LOG(ERROR) << metrics_port.status();
+      return 1;
+    }
+  }
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  LS_LOG(INFO) << "signal " << signal_number << ": stopping";
+  (*scheduler)->Shutdown();
+  return 0;
+}

@@ -1,0 +1,125 @@
+#include "scheduler/placement.h"
+
+#include <memory>
+
+#include "gtest/gtest.h"
+#include "scheduler/build_queue.h"
+#include "scheduler/worker_registry.h"
+
+namespace longshore::scheduler {
+namespace {
+
+std::vector<QueuedBuild> Queue(int n) {
+  BuildQueue q;
+  // Pushed out of order on purpose: the queue orders by submission order.
+  for (int i = n; i >= 1; --i) q.Push({"b" + std::to_string(i), "", i, 0});
+  return q.Entries();
+}
+
+TEST(BuildQueueTest, OrdersBySubmissionAndReportsPositions) {
+  BuildQueue q;
+  q.Push({"late", "", 9, 0});
+  q.Push({"early", "", 2, 0});
+  q.Push({"mid", "", 5, 0});
+  EXPECT_EQ(q.Position("early"), 1);
+  EXPECT_EQ(q.Position("mid"), 2);
+  EXPECT_EQ(q.Position("late"), 3);
+  EXPECT_EQ(q.Position("absent"), 0);
+  EXPECT_TRUE(q.Remove("mid"));
+  EXPECT_FALSE(q.Remove("mid"));
+  EXPECT_EQ(q.Position("late"), 2);
+  EXPECT_EQ(q.size(), 2u);
+}
+
+TEST(PlacementTest, NeverExceedsFreeSlots) {
+  Placement p;
+  auto decisions = p.Place(Queue(5), {{"w1", 2, true}, {"w2", 1, true}});
+  ASSERT_EQ(decisions.size(), 3u);
+  int w1 = 0, w2 = 0;
+  for (const auto& d : decisions) (d.worker_id == "w1" ? w1 : w2)++;
+  EXPECT_EQ(w1, 2);
+  EXPECT_EQ(w2, 1);
+  // FIFO: the oldest three builds are the ones placed.
+  EXPECT_EQ(decisions[0].build_id, "b1");
+  EXPECT_EQ(decisions[1].build_id, "b2");
+  EXPECT_EQ(decisions[2].build_id, "b3");
+}
+
+TEST(PlacementTest, PrefersTheWorkerWithMostRoom) {
+  Placement p;
+  auto decisions = p.Place(Queue(2), {{"small", 1, true}, {"big", 4, true}});
+  ASSERT_EQ(decisions.size(), 2u);
+  EXPECT_EQ(decisions[0].worker_id, "big");
+  EXPECT_EQ(decisions[1].worker_id, "big");
+}
+
+TEST(PlacementTest, SkipsDrainingAndFullWorkers) {
+  Placement p;
+  auto decisions = p.Place(
+      Queue(3), {{"draining", 8, false}, {"full", 0, true}, {"open", 1, true}});
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].worker_id, "open");
+  EXPECT_EQ(decisions[0].build_id, "b1");
+  EXPECT_TRUE(p.Place(Queue(3), {{"draining", 8, false}}).empty());
+}
+
+class NullChannel : public WorkerChannel {
+ public:
+  void Send(const longshore::v1::SchedulerMessage&) override {}
+  void Close() override {}
+};
+
+TEST(WorkerRegistryTest, CapacitiesReflectLeasesDrainAndConnection) {
+  WorkerRegistry registry;
+  longshore::v1::Register reg;
+  reg.set_worker_id("w1");
+  reg.set_slots(2);
+  auto r1 =
+      registry.Register(reg, std::make_shared<NullChannel>(), absl::Now());
+  reg.set_worker_id("w2");
+  auto r2 =
+      registry.Register(reg, std::make_shared<NullChannel>(), absl::Now());
+  registry.Find("w1")->leases["b1"] = 1;
+  registry.Find("w2")->draining = true;
+
+  auto caps = registry.Capacities();
+  ASSERT_EQ(caps.size(), 2u);
+  EXPECT_EQ(caps[0].worker_id, "w1");
+  EXPECT_EQ(caps[0].free_slots, 1);
+  EXPECT_TRUE(caps[0].accepting);
+  EXPECT_FALSE(caps[1].accepting);
+  WorkerCounts counts = registry.Counts();
+  EXPECT_EQ(counts.busy, 1);
+  EXPECT_EQ(counts.draining, 1);
+  EXPECT_EQ(counts.idle, 0);
+
+  auto leases = registry.Disconnect(r1.connection, absl::Now());
+  EXPECT_EQ(leases.size(), 1u);
+  EXPECT_EQ(registry.ByConnection(r1.connection), nullptr);
+  EXPECT_FALSE(registry.Capacities()[0].accepting);
+  // Drain survives a reconnect.
+  auto r3 =
+      registry.Register(reg, std::make_shared<NullChannel>(), absl::Now());
+  EXPECT_NE(r3.connection, r2.connection);
+  EXPECT_TRUE(registry.Find("w2")->draining);
+  EXPECT_EQ(registry.ByConnection(r2.connection), nullptr);
+}
+
+TEST(WorkerRegistryTest, ExpiresSilentWorkers) {
+  WorkerRegistry registry;
+  longshore::v1::Register reg;
+  reg.set_worker_id("quiet");
+  reg.set_slots(1);
+  absl::Time t0 = absl::FromUnixSeconds(1000);
+  auto r = registry.Register(reg, std::make_shared<NullChannel>(), t0);
+  EXPECT_TRUE(
+      registry.ExpiredConnections(t0 + absl::Seconds(5), absl::Seconds(6))
+          .empty());
+  auto expired =
+      registry.ExpiredConnections(t0 + absl::Seconds(7), absl::Seconds(6));
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0], r.connection);
+}
+
+}  // namespace
+}  // namespace longshore::scheduler

@@ -1,0 +1,158 @@
+#include "scheduler/scheduler.h"
+
+#include <exception>
+
+#include "absl/strings/str_cat.h"
+#include "common/file_util.h"
+#include "common/log.h"
+#include "common/status_macros.h"
+#include "grpcpp/security/server_credentials.h"
+#include "prometheus/exposer.h"
+#include "scheduler/admin_service.h"
+#include "scheduler/blob_store.h"
+#include "scheduler/build_coordinator.h"
+#include "scheduler/build_journal.h"
+#include "scheduler/build_service.h"
+#include "scheduler/event_log.h"
+#include "scheduler/scheduler_metrics.h"
+#include "scheduler/worker_service.h"
+
+namespace longshore::scheduler {
+
+Scheduler::Scheduler(const SchedulerOptions& options)
+    : options_(options), registry_(std::make_shared<prometheus::Registry>()) {}
+
+absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
+    const SchedulerOptions& options) {
+  if (options.state_dir.empty()) {
+    return absl::InvalidArgumentError("scheduler: state_dir is empty");
+  }
+  if (options.heartbeat_interval <= absl::ZeroDuration() ||
+      options.missed_heartbeats_allowed < 1 || options.max_attempts < 1) {
+    return absl::InvalidArgumentError(
+        "scheduler: heartbeat_interval, missed_heartbeats_allowed and "
+        "max_attempts must be positive");
+  }
+  std::unique_ptr<Scheduler> scheduler(new Scheduler(options));
+  RETURN_IF_ERROR(scheduler->Init());
+  return scheduler;
+}
+
+absl::Status Scheduler::Init() {
+  RETURN_IF_ERROR(MakeDirs(options_.state_dir, 0700));
+  metrics_ = std::make_unique<SchedulerMetrics>(*registry_);
+  ASSIGN_OR_RETURN(journal_,
+                   BuildJournal::Open(options_.state_dir + "/journal.db"));
+  ASSIGN_OR_RETURN(blobs_, BlobStore::Open(options_.state_dir));
+  events_ = std::make_unique<EventLog>(journal_.get());
+  CoordinatorOptions co;
+  co.max_attempts = options_.max_attempts;
+  co.heartbeat_interval = options_.heartbeat_interval;
+  co.missed_heartbeats_allowed = options_.missed_heartbeats_allowed;
+  coordinator_ = std::make_unique<BuildCoordinator>(
+      co, journal_.get(), events_.get(), blobs_.get(), metrics_.get());
+  RETURN_IF_ERROR(coordinator_->Recover());
+  build_service_ = std::make_unique<BuildServiceImpl>(
+      coordinator_.get(), events_.get(), blobs_.get(), metrics_.get(),
+      &stopping_);
+  worker_service_ =
+      std::make_unique<WorkerServiceImpl>(coordinator_.get(), blobs_.get());
+  admin_service_ = std::make_unique<AdminServiceImpl>(coordinator_.get());
+  sweeper_ = std::thread([this] { SweepLoop(); });
+  return absl::OkStatus();
+}
+
+Scheduler::~Scheduler() { Shutdown(); }
+
+void Scheduler::SweepLoop() {
+  // Several checks per heartbeat interval keep expiry within a fraction of an
+  // interval of its deadline.
+  absl::Duration period = options_.heartbeat_interval / 4;
+  while (!stop_sweeping_.WaitForNotificationWithTimeout(period)) {
+    coordinator_->ExpireLeases();
+  }
+}
+
+void Scheduler::RegisterServices(grpc::ServerBuilder* builder) {
+  builder->SetMaxReceiveMessageSize(options_.max_message_bytes);
+  builder->SetMaxSendMessageSize(options_.max_message_bytes);
+  builder->RegisterService(build_service_.get());
+  builder->RegisterService(worker_service_.get());
+  builder->RegisterService(admin_service_.get());
+}
+
+absl::StatusOr<int> Scheduler::Start(const std::string& listen_address) {
+  absl::MutexLock lock(&mu_);
+  if (server_ != nullptr || shut_down_) {
+    return absl::FailedPreconditionError(
+        "scheduler: Start called twice or after Shutdown");
+  }
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen_address, grpc::InsecureServerCredentials(),
+                           &port);
+  RegisterServices(&builder);
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port == 0) {
+    server_.reset();
+    return absl::UnavailableError(
+        absl::StrCat("scheduler: cannot listen on ", listen_address));
+  }
+  LS_LOG(INFO) << "scheduler listening on " << listen_address << " (port "
+               << port << "), state in " << options_.state_dir;
+  return port;
+}
+
+absl::StatusOr<int> Scheduler::StartMetrics(const std::string& listen_address) {
+  absl::MutexLock lock(&mu_);
+  if (exposer_ != nullptr) {
+    return absl::FailedPreconditionError(
+        "scheduler: metrics are served already");
+  }
+  // prometheus-cpp reports a failed bind by throwing; it stops here.
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(listen_address, 1);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat(
+        "scheduler: cannot serve metrics on ", listen_address, ": ", e.what()));
+  }
+  exposer_->RegisterCollectable(registry_);
+  std::vector<int> ports = exposer_->GetListeningPorts();
+  if (ports.empty()) {
+    exposer_.reset();
+    return absl::UnavailableError(absl::StrCat(
+        "scheduler: metrics listener on ", listen_address, " has no port"));
+  }
+  LS_LOG(INFO) << "metrics on http://" << listen_address << "/metrics (port "
+               << ports[0] << ")";
+  return ports[0];
+}
+
+void Scheduler::Shutdown() {
+  std::unique_ptr<grpc::Server> server;
+  std::unique_ptr<prometheus::Exposer> exposer;
+  {
+    absl::MutexLock lock(&mu_);
+    if (shut_down_) return;
+    shut_down_ = true;
+    server = std::move(server_);
+    exposer = std::move(exposer_);
+  }
+  stopping_ = true;
+  coordinator_->Stop();
+  events_->WakeAll();
+  if (server != nullptr) {
+    // Long-lived streams (Connect, Watch) are cancelled at the deadline.
+    server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+    server->Wait();
+  }
+  exposer.reset();
+  stop_sweeping_.Notify();
+  if (sweeper_.joinable()) sweeper_.join();
+  stopped_.Notify();
+  LS_LOG(INFO) << "scheduler stopped";
+}
+
+void Scheduler::Wait() { stopped_.WaitForNotification(); }
+
+}  // namespace longshore::scheduler

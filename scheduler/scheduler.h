@@ -1,0 +1,117 @@
+// Longshore's scheduler: a durable build queue, worker leases over gRPC, event
+// relay and Prometheus metrics. `longshore-scheduler` runs one; the CLI embeds
+// one for one-machine builds.
+//
+//   auto scheduler = Scheduler::Create({.state_dir = "/var/lib/longshore"});
+//   int port = (*scheduler)->Start("127.0.0.1:0").value();
+//   ...
+//   (*scheduler)->Shutdown();
+#ifndef LONGSHORE_SCHEDULER_SCHEDULER_H_
+#define LONGSHORE_SCHEDULER_SCHEDULER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "grpcpp/server.h"
+#include "grpcpp/server_builder.h"
+#include "prometheus/registry.h"
+#include "scheduler/attempt_policy.h"
+
+namespace prometheus {
+class Exposer;
+}  // namespace prometheus
+
+namespace longshore::scheduler {
+
+class AdminServiceImpl;
+class BlobStore;
+class BuildCoordinator;
+class BuildJournal;
+class BuildServiceImpl;
+class EventLog;
+class SchedulerMetrics;
+class WorkerServiceImpl;
+
+struct SchedulerOptions {
+  // Holds journal.db, contexts/ and outputs/; created when missing.
+  std::string state_dir;
+  // Workers heartbeat this often and lose their leases after
+  // `missed_heartbeats_allowed` intervals without one.
+  absl::Duration heartbeat_interval = absl::Seconds(2);
+  int missed_heartbeats_allowed = 3;
+  // Attempts a build gets before losing its worker fails it.
+  int max_attempts = kDefaultMaxAttempts;
+  // Largest gRPC message either way; context and output chunks must fit.
+  int max_message_bytes = 16 << 20;
+};
+
+class Scheduler {
+ public:
+  // Opens (or creates) the state directory and recovers the queue from the
+  // journal.
+  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(
+      const SchedulerOptions& options);
+  ~Scheduler();
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+
+  // Adds BuildService, WorkerService and AdminService and the message size
+  // limits to a server the caller builds and runs. Use either this or Start,
+  // not both.
+  void RegisterServices(grpc::ServerBuilder* builder);
+
+  // Serves the three services on `listen_address` ("127.0.0.1:0" picks a port)
+  // and returns the bound port.
+  absl::StatusOr<int> Start(const std::string& listen_address);
+
+  // Serves Prometheus text on http://<listen_address>/metrics; returns the
+  // port.
+  absl::StatusOr<int> StartMetrics(const std::string& listen_address);
+
+  // Stops serving. Running builds stay RUNNING in the journal, so the next
+  // start queues them again. Idempotent.
+  void Shutdown();
+  // Blocks until Shutdown has been called.
+  void Wait();
+
+  std::shared_ptr<prometheus::Registry> metrics_registry() const {
+    return registry_;
+  }
+
+ private:
+  explicit Scheduler(const SchedulerOptions& options);
+  absl::Status Init();
+  void SweepLoop();
+
+  const SchedulerOptions options_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<SchedulerMetrics> metrics_;
+  std::unique_ptr<BuildJournal> journal_;
+  std::unique_ptr<BlobStore> blobs_;
+  std::unique_ptr<EventLog> events_;
+  std::unique_ptr<BuildCoordinator> coordinator_;
+  std::unique_ptr<BuildServiceImpl> build_service_;
+  std::unique_ptr<WorkerServiceImpl> worker_service_;
+  std::unique_ptr<AdminServiceImpl> admin_service_;
+  std::atomic<bool> stopping_{false};
+
+  absl::Mutex mu_;
+  std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<prometheus::Exposer> exposer_ ABSL_GUARDED_BY(mu_);
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Notification stop_sweeping_;
+  absl::Notification stopped_;
+  std::thread sweeper_;
+};
+
+}  // namespace longshore::scheduler
+
+#endif  // LONGSHORE_SCHEDULER_SCHEDULER_H_

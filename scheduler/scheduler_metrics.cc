@@ -1,0 +1,112 @@
+#include "scheduler/scheduler_metrics.h"
+
+#include <algorithm>
+#include <string>
+
+namespace longshore::scheduler {
+namespace {
+
+// Builds run from seconds to hours; queue waits from milliseconds to an hour.
+const prometheus::Histogram::BucketBoundaries& BuildBuckets() {
+  static const auto* b = new prometheus::Histogram::BucketBoundaries{
+      1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200};
+  return *b;
+}
+const prometheus::Histogram::BucketBoundaries& WaitBuckets() {
+  static const auto* b = new prometheus::Histogram::BucketBoundaries{
+      0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600};
+  return *b;
+}
+
+std::string ResultLabel(longshore::v1::BuildState state) {
+  switch (state) {
+    case longshore::v1::SUCCEEDED:
+      return "succeeded";
+    case longshore::v1::FAILED:
+      return "failed";
+    case longshore::v1::CANCELLED:
+      return "cancelled";
+    default:
+      return "unknown";
+  }
+}
+
+}  // namespace
+
+SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
+    : queue_depth_(prometheus::BuildGauge()
+                       .Name("longshore_scheduler_queue_depth")
+                       .Help("Builds waiting in the queue for a worker.")
+                       .Register(registry)
+                       .Add({})),
+      builds_running_(prometheus::BuildGauge()
+                          .Name("longshore_scheduler_builds_running")
+                          .Help("Builds leased to a worker.")
+                          .Register(registry)
+                          .Add({})),
+      workers_(prometheus::BuildGauge()
+                   .Name("longshore_scheduler_workers")
+                   .Help("Connected workers by state.")
+                   .Register(registry)),
+      workers_idle_(workers_.Add({{"state", "idle"}})),
+      workers_busy_(workers_.Add({{"state", "busy"}})),
+      workers_draining_(workers_.Add({{"state", "draining"}})),
+      builds_submitted_(prometheus::BuildCounter()
+                            .Name("longshore_scheduler_builds_submitted_total")
+                            .Help("Builds accepted by Submit.")
+                            .Register(registry)
+                            .Add({})),
+      builds_finished_(
+          prometheus::BuildCounter()
+              .Name("longshore_scheduler_builds_finished_total")
+              .Help("Builds that reached a final state, by result.")
+              .Register(registry)),
+      build_duration_(
+          prometheus::BuildHistogram()
+              .Name("longshore_scheduler_build_duration_seconds")
+              .Help("Time from lease to result of a build's final attempt.")
+              .Register(registry)
+              .Add({}, BuildBuckets())),
+      queue_wait_(prometheus::BuildHistogram()
+                      .Name("longshore_scheduler_queue_wait_seconds")
+                      .Help("Time a build waited in the queue before a lease.")
+                      .Register(registry)
+                      .Add({}, WaitBuckets())),
+      lease_expirations_(
+          prometheus::BuildCounter()
+              .Name("longshore_scheduler_lease_expirations_total")
+              .Help("Build leases lost because a worker missed its heartbeats.")
+              .Register(registry)
+              .Add({})),
+      context_bytes_received_(
+          prometheus::BuildCounter()
+              .Name("longshore_scheduler_context_bytes_received_total")
+              .Help("Bytes of build context uploaded by clients.")
+              .Register(registry)
+              .Add({})) {
+  for (auto state : {longshore::v1::SUCCEEDED, longshore::v1::FAILED,
+                     longshore::v1::CANCELLED}) {
+    builds_finished_.Add({{"result", ResultLabel(state)}});
+  }
+}
+
+void SchedulerMetrics::SetWorkers(const WorkerCounts& counts) {
+  workers_idle_.Set(counts.idle);
+  workers_busy_.Set(counts.busy);
+  workers_draining_.Set(counts.draining);
+}
+
+void SchedulerMetrics::BuildFinished(longshore::v1::BuildState result,
+                                     absl::Duration ran) {
+  builds_finished_.Add({{"result", ResultLabel(result)}}).Increment();
+  if (ran > absl::ZeroDuration()) {
+    build_duration_.Observe(absl::ToDoubleSeconds(ran));
+  }
+}
+
+void SchedulerMetrics::QueueWait(absl::Duration waited) {
+  queue_wait_.Observe(
+      absl::ToDoubleSeconds(std::max(waited, absl::ZeroDuration())));
+}
+
+}  // namespace longshore::scheduler

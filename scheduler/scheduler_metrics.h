@@ -1,0 +1,53 @@
+// The scheduler's Prometheus metrics, registered on one registry. Names follow
+// Prometheus conventions: `longshore_scheduler_` prefix, base units, `_total`
+// counters.
+#ifndef LONGSHORE_SCHEDULER_SCHEDULER_METRICS_H_
+#define LONGSHORE_SCHEDULER_SCHEDULER_METRICS_H_
+
+#include <memory>
+
+#include "absl/time/time.h"
+#include "prometheus/counter.h"
+#include "prometheus/family.h"
+#include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
+#include "prometheus/registry.h"
+#include "proto/longshore.pb.h"
+#include "scheduler/worker_registry.h"
+
+namespace longshore::scheduler {
+
+class SchedulerMetrics {
+ public:
+  explicit SchedulerMetrics(prometheus::Registry& registry);
+
+  void SetQueueDepth(size_t depth) { queue_depth_.Set(depth); }
+  void SetBuildsRunning(size_t running) { builds_running_.Set(running); }
+  void SetWorkers(const WorkerCounts& counts);
+  void BuildSubmitted() { builds_submitted_.Increment(); }
+  // Counts the result and, for builds that ran, observes their run time.
+  void BuildFinished(longshore::v1::BuildState result, absl::Duration ran);
+  void QueueWait(absl::Duration waited);
+  void LeaseExpired() { lease_expirations_.Increment(); }
+  void ContextBytesReceived(int64_t bytes) {
+    context_bytes_received_.Increment(static_cast<double>(bytes));
+  }
+
+ private:
+  prometheus::Gauge& queue_depth_;
+  prometheus::Gauge& builds_running_;
+  prometheus::Family<prometheus::Gauge>& workers_;
+  prometheus::Gauge& workers_idle_;
+  prometheus::Gauge& workers_busy_;
+  prometheus::Gauge& workers_draining_;
+  prometheus::Counter& builds_submitted_;
+  prometheus::Family<prometheus::Counter>& builds_finished_;
+  prometheus::Histogram& build_duration_;
+  prometheus::Histogram& queue_wait_;
+  prometheus::Counter& lease_expirations_;
+  prometheus::Counter& context_bytes_received_;
+};
+
+}  // namespace longshore::scheduler
+
+#endif  // LONGSHORE_SCHEDULER_SCHEDULER_METRICS_H_

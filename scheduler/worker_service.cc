@@ -1,0 +1,163 @@
+#include "scheduler/worker_service.h"
+
+#include <deque>
+#include <memory>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/log.h"
+#include "common/sha256.h"
+#include "scheduler/grpc_status.h"
+#include "scheduler/stream_file.h"
+
+namespace longshore::scheduler {
+namespace {
+
+using longshore::v1::SchedulerMessage;
+using longshore::v1::WorkerMessage;
+
+constexpr size_t kContextChunkBytes = 64 << 10;
+
+// Messages to one worker go through a queue drained by one writer thread: gRPC
+// allows a single writer per stream, while the coordinator sends from whichever
+// thread handles the event that caused the message.
+class StreamWorkerChannel : public WorkerChannel {
+ public:
+  StreamWorkerChannel(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<SchedulerMessage, WorkerMessage>* stream)
+      : context_(context), stream_(stream) {
+    writer_ = std::thread([this] { WriteLoop(); });
+  }
+  ~StreamWorkerChannel() override { Finish(); }
+
+  void Send(const SchedulerMessage& message) override {
+    absl::MutexLock lock(&mu_);
+    if (!finished_) outgoing_.push_back(message);
+  }
+
+  void Close() override {
+    absl::MutexLock lock(&mu_);
+    if (context_ != nullptr) context_->TryCancel();
+  }
+
+  // Called by the handler before it returns: writes what is queued, stops the
+  // writer and forgets the stream, which dies with the handler.
+  void Finish() {
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;
+      finished_ = true;
+    }
+    writer_.join();
+    absl::MutexLock lock(&mu_);
+    context_ = nullptr;
+  }
+
+ private:
+  void WriteLoop() {
+    while (true) {
+      SchedulerMessage message;
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.Await(absl::Condition(
+            +[](StreamWorkerChannel* c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(c->mu_) {
+              return !c->outgoing_.empty() || c->finished_;
+            },
+            this));
+        if (outgoing_.empty()) return;  // Finished and drained.
+        message = std::move(outgoing_.front());
+        outgoing_.pop_front();
+      }
+      if (!stream_->Write(message)) {
+        // The worker is gone; the read loop notices and disconnects it.
+        absl::MutexLock lock(&mu_);
+        outgoing_.clear();
+        if (context_ != nullptr) context_->TryCancel();
+      }
+    }
+  }
+
+  absl::Mutex mu_;
+  grpc::ServerContext* context_ ABSL_GUARDED_BY(mu_);
+  grpc::ServerReaderWriter<SchedulerMessage, WorkerMessage>* const stream_;
+  std::deque<SchedulerMessage> outgoing_ ABSL_GUARDED_BY(mu_);
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread writer_;
+};
+
+}  // namespace
+
+grpc::Status WorkerServiceImpl::Connect(
+    grpc::ServerContext* context,
+    grpc::ServerReaderWriter<SchedulerMessage, WorkerMessage>* stream) {
+  WorkerMessage message;
+  if (!stream->Read(&message)) {
+    return grpc::Status(grpc::StatusCode::CANCELLED,
+                        "Connect: stream ended before Register");
+  }
+  if (!message.has_register_()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "Connect: the first message must be Register");
+  }
+  auto channel = std::make_shared<StreamWorkerChannel>(context, stream);
+  absl::StatusOr<uint64_t> connection =
+      coordinator_->ConnectWorker(message.register_(), channel);
+  if (!connection.ok()) {
+    channel->Finish();
+    return ToGrpcStatus(connection.status());
+  }
+  while (stream->Read(&message)) {
+    coordinator_->HandleWorkerMessage(*connection, message);
+  }
+  coordinator_->DisconnectWorker(*connection);
+  channel->Finish();
+  return grpc::Status::OK;
+}
+
+grpc::Status WorkerServiceImpl::FetchContext(
+    grpc::ServerContext*, const longshore::v1::FetchContextRequest* request,
+    grpc::ServerWriter<longshore::v1::ContextChunk>* writer) {
+  absl::StatusOr<UniqueFd> fd = blobs_->OpenContext(request->digest());
+  if (!fd.ok()) return ToGrpcStatus(fd.status());
+  return ToGrpcStatus(StreamFile(fd->get(), "context " + request->digest(),
+                                 kContextChunkBytes, writer));
+}
+
+grpc::Status WorkerServiceImpl::UploadOutput(
+    grpc::ServerContext*,
+    grpc::ServerReader<longshore::v1::UploadOutputRequest>* reader,
+    longshore::v1::UploadOutputResponse*) {
+  longshore::v1::UploadOutputRequest req;
+  if (!reader->Read(&req) || !req.has_header()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "UploadOutput: the first message must be the header");
+  }
+  const auto header = req.header();
+  if (!IsValidDigest(header.digest())) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        absl::StrCat("UploadOutput: digest \"", header.digest(),
+                                     "\" is not sha256:<64 hex>"));
+  }
+  absl::Status st = coordinator_->CheckUploadAllowed(
+      header.build_id(), header.attempt(), header.output_index());
+  if (!st.ok()) return ToGrpcStatus(st);
+  absl::StatusOr<std::unique_ptr<VerifiedFileWriter>> writer =
+      blobs_->NewOutputWriter(header.build_id());
+  if (!writer.ok()) return ToGrpcStatus(writer.status());
+  while (reader->Read(&req)) {
+    if (!req.has_data()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "UploadOutput: only the first message is a header");
+    }
+    st = (*writer)->Append(req.data());
+    if (!st.ok()) return ToGrpcStatus(st);
+  }
+  return ToGrpcStatus(coordinator_->CommitOutput(
+      header.build_id(), header.attempt(), header.output_index(),
+      header.digest(), writer->get()));
+}
+
+}  // namespace longshore::scheduler
