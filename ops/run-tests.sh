@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs the whole suite: every Bazel test target, then the formatting check.
+# Runs the whole suite: every Bazel test target, the formatting check, and the
+# Dockerfile fuzzer for a minute.
 # Writes the totals (test cases from Bazel's XML results, targets that failed to
 # build, and the format check) to .test-summary as "N passed, M failed".
 set -uo pipefail
@@ -46,6 +47,16 @@ if [[ $bazel_rc -ne 0 && $passed -eq 0 && $failed -eq 0 ]]; then
 fi
 
 if ./ops/check-format.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+# The Dockerfile parser and expander under libFuzzer (ASan + UBSan) for a
+# bounded time, seeded from the conformance files: no crash, report or hang.
+if dockerfile/fuzz/run.sh "${LONGSHORE_FUZZ_SECONDS:-60}"; then
+  echo "fuzz: dockerfile parser and expander clean"
+  passed=$((passed + 1))
+else
+  echo "fuzz: dockerfile fuzzer failed" >&2
+  failed=$((failed + 1))
+fi
 
 echo "$passed passed, $failed failed" | tee .test-summary
 [[ $failed -eq 0 && $bazel_rc -eq 0 ]]
