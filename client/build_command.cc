@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/context_packer.h"
+#include "client/embedded_farm.h"
 #include "client/output_writer.h"
 #include "client/progress.h"
 #include "common/errno_status.h"
@@ -229,12 +230,19 @@ absl::Status FetchOutput(v1::BuildService::Stub* stub,
 
 }  // namespace
 
-int RunBuild(const BuildFlags& f) {
+int RunBuild(const BuildFlags& flags) {
+  BuildFlags f = flags;
+  std::unique_ptr<EmbeddedFarm> farm;
   if (f.scheduler.empty()) {
-    fprintf(stderr,
-            "longshore build: no scheduler given: pass --scheduler HOST:PORT "
-            "or set LONGSHORE_SCHEDULER\n");
-    return 1;
+    // The one-machine default; started before this process has any thread.
+    auto started = EmbeddedFarm::Start();
+    if (!started.ok()) {
+      fprintf(stderr, "ERROR: %s\n",
+              std::string(started.status().message()).c_str());
+      return 1;
+    }
+    farm = std::move(*started);
+    f.scheduler = farm->address();
   }
   DockerfileLocation df = LocateDockerfile(f);
   auto dockerfile = ReadFile(df.path);

@@ -10,6 +10,7 @@
 #include "client/build_command.h"
 #include "client/build_flags.h"
 #include "client/dockerfile_command.h"
+#include "client/embedded_farm.h"
 
 namespace {
 
@@ -53,6 +54,9 @@ int main(int argc, char** argv) {
       return 2;
     }
     return longshore::client::RunBuild(*flags);
+  }
+  if (command == "__embedded-farm") {
+    return longshore::client::RunEmbeddedFarm(args);
   }
   if (command == "dockerfile") {
     return longshore::client::RunDockerfileCommand(args);

@@ -15,10 +15,9 @@ namespace {
 using v1::BuildEvent;
 
 std::string StepLabel(const v1::StepRef& s) {
-  return absl::StrFormat(
-      "[%s%d/%d] %s",
-      s.stage().empty() || s.stage() == "0" ? "" : absl::StrCat(s.stage(), " "),
-      s.index(), s.total(), s.instruction());
+  return absl::StrFormat("[%s%d/%d] %s",
+                         s.stage().empty() ? "" : absl::StrCat(s.stage(), " "),
+                         s.index(), s.total(), s.instruction());
 }
 
 // BuildKit-style plain output: "#N [i/n] INSTR", "#N 0.123 log line",

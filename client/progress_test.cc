@@ -10,7 +10,6 @@ namespace {
 
 v1::StepRef Step(int index, const std::string& text) {
   v1::StepRef s;
-  s.set_stage("0");
   s.set_index(index);
   s.set_total(3);
   s.set_instruction(text);

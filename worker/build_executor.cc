@@ -195,7 +195,12 @@ class BuildRun {
 
   v1::StepRef MakeStep(const dockerfile::Stage& st, const dockerfile::Node& n) {
     v1::StepRef ref;
-    ref.set_stage(st.name.empty() ? std::to_string(st.index) : st.name);
+    // BuildKit's labels: no stage in a single-stage build, else the stage's
+    // name or "stage-N".
+    if (plan_.stages.size() > 1) {
+      ref.set_stage(st.name.empty() ? absl::StrCat("stage-", st.index)
+                                    : st.name);
+    }
     ref.set_index(++index_);
     ref.set_total(total_);
     ref.set_instruction(n.original);

@@ -4,32 +4,18 @@
 // inside its user namespace (sandbox/userns.h) and takes a private mount
 // namespace, all before the first thread exists; only then do gRPC and the
 // metrics server start threads.
-#include <limits.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
-#include <sys/mount.h>
-#include <unistd.h>
 
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "common/errno_status.h"
-#include "common/file_util.h"
 #include "common/flag_names.h"
 #include "common/log.h"
-#include "image/content_store.h"
-#include "sandbox/userns.h"
-#include "worker/build_executor.h"
-#include "worker/step_cache.h"
-#include "worker/worker_agent.h"
-#include "worker/worker_metrics.h"
+#include "worker/worker_process.h"
 #include "worker/worker_setup.h"
 
 ABSL_FLAG(std::string, scheduler, "127.0.0.1:7070",
@@ -56,94 +42,43 @@ ABSL_FLAG(bool, allow_root, false,
 ABSL_FLAG(bool, no_seccomp, false,
           "Run steps without the seccomp filter (debugging only).");
 
-namespace longshore::worker {
-namespace {
-
-int Main(int argc, char** argv) {
-  SetLogTag("worker");
+int main(int argc, char** argv) {
+  longshore::SetLogTag("worker");
   absl::SetProgramUsageMessage(
       "longshore-worker --scheduler ADDR --work-dir DIR --slots N "
       "[--metrics-listen ADDR]");
-  std::vector<std::string> args = NormalizeFlagNames(argc, argv);
-  std::vector<char*> ptrs = ArgvPointers(args);
+  std::vector<std::string> args = longshore::NormalizeFlagNames(argc, argv);
+  std::vector<char*> ptrs = longshore::ArgvPointers(args);
   absl::ParseCommandLine(static_cast<int>(args.size()), ptrs.data());
 
-  WorkerSetupOptions setup;
+  longshore::worker::WorkerSetupOptions setup;
   setup.work_dir = absl::GetFlag(FLAGS_work_dir);
   setup.allow_root = absl::GetFlag(FLAGS_allow_root);
   setup.sandbox_flag = absl::GetFlag(FLAGS_sandbox);
   setup.no_seccomp = absl::GetFlag(FLAGS_no_seccomp);
   // Returns in the re-executed child only; the original process waits for it.
-  auto env = PrepareWorkerProcess(setup);
+  auto env = longshore::worker::PrepareWorkerProcess(setup);
   if (!env.ok()) {
     fprintf(stderr, "longshore-worker: %s\n",
             std::string(env.status().message()).c_str());
     return 1;
   }
-
-  // Signals go to one waiting thread, so block them before any thread starts.
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
-
-  WorkerMetrics metrics;
-  absl::Status s = metrics.Serve(absl::GetFlag(FLAGS_metrics_listen));
-  if (!s.ok()) {
-    fprintf(stderr, "longshore-worker: %s\n", std::string(s.message()).c_str());
-    return 1;
-  }
-  auto store = image::ContentStore::Open(env->work_dir + "/store");
-  if (!store.ok()) {
-    fprintf(stderr, "longshore-worker: content store: %s\n",
-            std::string(store.status().message()).c_str());
-    return 1;
-  }
-  StepCache cache(env->work_dir + "/cache/steps");
-  s = cache.Init();
-  if (!s.ok()) {
-    fprintf(stderr, "longshore-worker: %s\n", std::string(s.message()).c_str());
-    return 1;
-  }
-  ExecutorOptions eopts;
-  eopts.work_dir = env->work_dir;
-  eopts.sandbox_binary = env->sandbox_binary;
-  eopts.seccomp_bpf = env->seccomp_bpf;
-  eopts.step_timeout_seconds = absl::GetFlag(FLAGS_step_timeout);
-  eopts.default_network = absl::GetFlag(FLAGS_network_default);
-  eopts.allow_host_network = absl::GetFlag(FLAGS_allow_host_network);
-  AgentOptions aopts;
-  aopts.scheduler_address = absl::GetFlag(FLAGS_scheduler);
-  aopts.slots = std::max(1, absl::GetFlag(FLAGS_slots));
-  aopts.worker_id = absl::GetFlag(FLAGS_worker_id);
-  if (aopts.worker_id.empty()) {
-    char host[HOST_NAME_MAX + 1] = {};
-    gethostname(host, sizeof(host) - 1);
-    aopts.worker_id = absl::StrCat(host, "-", env->original_pid);
-  }
-  eopts.worker_id = aopts.worker_id;
+  longshore::worker::WorkerConfig config;
+  config.scheduler_address = absl::GetFlag(FLAGS_scheduler);
+  config.worker_id = absl::GetFlag(FLAGS_worker_id);
+  config.slots = absl::GetFlag(FLAGS_slots);
+  config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   for (const std::string& l : absl::GetFlag(FLAGS_labels)) {
     std::vector<std::string> kv = absl::StrSplit(l, absl::MaxSplits('=', 1));
-    aopts.labels.emplace_back(kv[0], kv.size() > 1 ? kv[1] : "");
+    config.labels.emplace_back(kv[0], kv.size() > 1 ? kv[1] : "");
   }
-  BuildExecutor executor(eopts, store->get(), &cache);
-  WorkerAgent agent(aopts, &executor, &metrics);
-  std::thread signals([&] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    LS_LOG(INFO) << "signal " << sig << ": cancelling builds and stopping";
-    agent.Shutdown();
-  });
-  signals.detach();
-  LS_LOG(INFO) << "worker " << aopts.worker_id << " serving "
-               << aopts.scheduler_address << " with " << aopts.slots
-               << " slots, work dir " << env->work_dir;
-  agent.Run();
+  config.step_timeout_seconds = absl::GetFlag(FLAGS_step_timeout);
+  config.network_default = absl::GetFlag(FLAGS_network_default);
+  config.allow_host_network = absl::GetFlag(FLAGS_allow_host_network);
+  absl::Status s = longshore::worker::ServeWorker(config, *env);
+  if (!s.ok()) {
+    fprintf(stderr, "longshore-worker: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   return 0;
 }
-
-}  // namespace
-}  // namespace longshore::worker
-
-int main(int argc, char** argv) { return longshore::worker::Main(argc, argv); }

@@ -88,6 +88,9 @@ absl::StatusOr<std::string> FindSandboxBinary(const std::string& flag,
   }
   for (const auto& c : candidates) {
     if (IsExecutable(c)) {
+      // A descriptor path (the one-machine farm's) must stay one: the file
+      // behind it may be unreachable by name to this user.
+      if (c.rfind("/proc/self/fd/", 0) == 0) return c;
       char resolved[PATH_MAX];
       if (realpath(c.c_str(), resolved) != nullptr)
         return std::string(resolved);

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# `longshore build` without --scheduler: the CLI runs its own scheduler and
+# worker (dropping to the unprivileged user when started as root), builds, writes
+# a docker-archive and an OCI tarball, and leaves no process behind.
+source "${TEST_SRCDIR}/${TEST_WORKSPACE}/tests/lib/farm.sh"
+
+farm_init
+need skopeo
+unset LONGSHORE_SCHEDULER
+export LONGSHORE_HOME="$FARM_DIR/home"
+
+ctx="$FARM_DIR/ctx"
+make_context "$ctx"
+cat >"$ctx/Dockerfile" <<'DOCKERFILE'
+FROM scratch AS base
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+
+FROM base
+WORKDIR /srv/app
+RUN echo "built as $(id -u) in $(pwd)" > built.txt
+ENV MODE=embedded
+CMD ["cat", "/srv/app/built.txt"]
+DOCKERFILE
+
+rc=0
+"$LONGSHORE" build -t embedded/app:v1 --progress=plain \
+  --output "type=docker,dest=$FARM_DIR/app.docker.tar" \
+  --output "type=oci,dest=$FARM_DIR/app.oci.tar" "$ctx" 2>"$FARM_DIR/build.log" || rc=$?
+cat "$FARM_DIR/build.log"
+[[ $rc -eq 0 ]] || fail "embedded build exited $rc"
+grep -q 'building on worker local' "$FARM_DIR/build.log" || fail "not built by the embedded worker"
+
+# Real peers read both outputs.
+inspect=$(skopeo inspect "docker-archive:$FARM_DIR/app.docker.tar") ||
+  fail "skopeo cannot read the docker archive"
+echo "$inspect" | jq -e '.Env | index("MODE=embedded")' >/dev/null ||
+  fail "docker archive config lacks MODE=embedded: $inspect"
+mkdir "$FARM_DIR/oci"
+tar -xf "$FARM_DIR/app.oci.tar" -C "$FARM_DIR/oci"
+umoci unpack --image "$FARM_DIR/oci:v1" "$FARM_DIR/bundle" >/dev/null ||
+  fail "umoci cannot unpack the OCI tarball"
+[[ $(cat "$FARM_DIR/bundle/rootfs/srv/app/built.txt") == "built as 0 in /srv/app" ]] ||
+  fail "built.txt: $(cat "$FARM_DIR/bundle/rootfs/srv/app/built.txt")"
+
+# The farm went away with the command.
+sleep 0.5
+if pgrep -f "longshore __embedded-farm $LONGSHORE_HOME" >/dev/null; then
+  fail "the embedded farm outlived the build"
+fi
+echo "PASS: embedded build"

@@ -1,0 +1,78 @@
+#include "worker/worker_process.h"
+
+#include <limits.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "image/content_store.h"
+#include "worker/build_executor.h"
+#include "worker/step_cache.h"
+#include "worker/worker_agent.h"
+#include "worker/worker_metrics.h"
+
+namespace longshore::worker {
+
+absl::Status ServeWorker(const WorkerConfig& config,
+                         const WorkerEnvironment& env,
+                         const std::function<void()>& on_ready) {
+  // Signals go to one waiting thread, so block them before any thread starts.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+
+  WorkerMetrics metrics;
+  absl::Status s = metrics.Serve(config.metrics_listen);
+  if (!s.ok()) return s;
+  auto store = image::ContentStore::Open(env.work_dir + "/store");
+  if (!store.ok()) {
+    return absl::Status(
+        store.status().code(),
+        absl::StrCat("content store: ", store.status().message()));
+  }
+  StepCache cache(env.work_dir + "/cache/steps");
+  s = cache.Init();
+  if (!s.ok()) return s;
+
+  ExecutorOptions eopts;
+  eopts.work_dir = env.work_dir;
+  eopts.sandbox_binary = env.sandbox_binary;
+  eopts.seccomp_bpf = env.seccomp_bpf;
+  eopts.step_timeout_seconds = config.step_timeout_seconds;
+  eopts.default_network = config.network_default;
+  eopts.allow_host_network = config.allow_host_network;
+  AgentOptions aopts;
+  aopts.scheduler_address = config.scheduler_address;
+  aopts.slots = std::max(1, config.slots);
+  aopts.worker_id = config.worker_id;
+  if (aopts.worker_id.empty()) {
+    char host[HOST_NAME_MAX + 1] = {};
+    gethostname(host, sizeof(host) - 1);
+    aopts.worker_id = absl::StrCat(host, "-", env.original_pid);
+  }
+  eopts.worker_id = aopts.worker_id;
+  aopts.labels = config.labels;
+  BuildExecutor executor(eopts, store->get(), &cache);
+  WorkerAgent agent(aopts, &executor, &metrics);
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    LS_LOG(INFO) << "signal " << sig << ": cancelling builds and stopping";
+    agent.Shutdown();
+  });
+  signals.detach();
+  LS_LOG(INFO) << "worker " << aopts.worker_id << " serving "
+               << aopts.scheduler_address << " with " << aopts.slots
+               << " slots, work dir " << env.work_dir;
+  if (on_ready) on_ready();
+  agent.Run();
+  return absl::OkStatus();
+}
+
+}  // namespace longshore::worker

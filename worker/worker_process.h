@@ -1,0 +1,37 @@
+// A whole worker inside one process: metrics, content store, cache, executor
+// and agent, served until SIGTERM or SIGINT. Used by longshore-worker's main()
+// and by the `longshore` CLI's one-machine farm.
+#ifndef LONGSHORE_WORKER_WORKER_PROCESS_H_
+#define LONGSHORE_WORKER_WORKER_PROCESS_H_
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "worker/worker_setup.h"
+
+namespace longshore::worker {
+
+struct WorkerConfig {
+  std::string scheduler_address;
+  std::string worker_id;  // empty: hostname-pid
+  int slots = 1;
+  std::string metrics_listen;  // empty: no metrics endpoint
+  std::vector<std::pair<std::string, std::string>> labels;
+  int step_timeout_seconds = 3600;
+  std::string network_default = "none";
+  bool allow_host_network = false;
+};
+
+// Blocks SIGTERM and SIGINT in the calling thread (call before any thread
+// starts, so every thread inherits the mask), then serves until one arrives.
+// `on_ready` runs once the worker is set up, before it connects.
+absl::Status ServeWorker(const WorkerConfig& config,
+                         const WorkerEnvironment& env,
+                         const std::function<void()>& on_ready = nullptr);
+
+}  // namespace longshore::worker
+
+#endif  // LONGSHORE_WORKER_WORKER_PROCESS_H_
