@@ -27,10 +27,14 @@
 #include "dockerfile/build_plan.h"
 #include "dockerfile/parser.h"
 #include "dockerfile/stage_evaluator.h"
+#include "image/image_pull.h"
+#include "image/image_push.h"
 #include "image/layer_apply.h"
 #include "image/layer_commit.h"
 #include "image/oci.h"
 #include "image/oci_layout.h"
+#include "image/reference.h"
+#include "nlohmann/json.hpp"
 #include "worker/copy_files.h"
 #include "worker/image_assembly.h"
 #include "worker/in_root.h"
@@ -92,11 +96,13 @@ int LineFromMessage(absl::string_view message) {
 class BuildRun {
  public:
   BuildRun(const ExecutorOptions& opts, image::ContentStore* store,
-           StepCache* cache, const BuildRequest& req, BuildEventSink* sink,
+           image::LayerCache* cache, image::RegistryClient* registry,
+           const BuildRequest& req, BuildEventSink* sink,
            const std::atomic<bool>* cancel)
       : opts_(opts),
         store_(store),
         cache_(cache),
+        registry_(registry),
         req_(req),
         sink_(sink),
         cancel_(cancel) {}
@@ -215,6 +221,61 @@ class BuildRun {
     sink_->Emit(ev);
   }
 
+  void EmitFinished(const v1::StepRef& ref, Clock::time_point start,
+                    const std::string& layer_digest) {
+    v1::BuildEvent ev;
+    ev.set_time_unix_nanos(NowNanos());
+    auto* fin = ev.mutable_step_finished();
+    *fin->mutable_step() = ref;
+    fin->set_duration_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
+                             Clock::now() - start)
+                             .count());
+    fin->set_layer_digest(layer_digest);
+    sink_->Emit(ev);
+  }
+
+  // A warning for the submitter, shown among the build's output.
+  void Warn(const std::string& message) {
+    LS_LOG(WARNING) << "build " << req_.build_id << ": " << message;
+    v1::BuildEvent ev;
+    ev.set_time_unix_nanos(NowNanos());
+    ev.mutable_log()->set_stream(v1::BuildEvent::Log::STDERR);
+    ev.mutable_log()->set_data(absl::StrCat("WARNING: ", message, "\n"));
+    sink_->Emit(ev);
+  }
+
+  // Pulls `ref` (once per build) and returns it as a stage's starting point.
+  absl::StatusOr<StageResult> BaseImage(const std::string& ref_text,
+                                        const std::string& platform) {
+    auto cached = base_images_.find(ref_text + "|" + platform);
+    if (cached != base_images_.end()) return cached->second;
+    ASSIGN_OR_RETURN(image::Reference ref, image::ParseReference(ref_text));
+    image::PullOptions popts;
+    std::vector<std::string> parts = absl::StrSplit(platform, '/');
+    if (parts.size() >= 2) {
+      popts.platform.os = parts[0];
+      popts.platform.architecture = parts[1];
+      if (parts.size() >= 3) popts.platform.variant = parts[2];
+    }
+    ASSIGN_OR_RETURN(image::PulledImage pulled,
+                     image::PullImage(*registry_, ref, *store_, popts));
+    StageResult r;
+    r.config = FromOciConfig(pulled.config);
+    r.history = pulled.config.history;
+    r.cache_key = KeyOf({"image", pulled.manifest.digest, platform});
+    for (size_t i = 0; i < pulled.layers.size(); ++i) {
+      Layer layer;
+      layer.blob = pulled.layers[i];
+      layer.diff_id = pulled.diff_ids[i];
+      ASSIGN_OR_RETURN(layer.snapshot, EnsureSnapshot(layer));
+      r.layers.push_back(std::move(layer));
+      // Pushing to the same registry can mount these instead of uploading.
+      blob_sources_.emplace(pulled.layers[i].digest, pulled.ref);
+    }
+    base_images_[ref_text + "|" + platform] = r;
+    return r;
+  }
+
   absl::Status BuildStage(int stage_index) {
     const dockerfile::Stage& st = plan_.stages[stage_index];
     StageResult r;
@@ -228,12 +289,17 @@ class BuildRun {
       case dockerfile::BaseRef::kImage: {
         v1::StepRef ref = MakeStep(st, *st.from);
         EmitStarted(ref);
-        return Fail(absl::UnimplementedError(absl::StrCat(
-                        "FROM ", st.base.image,
-                        ": pulling base images from a registry is not "
-                        "supported by this worker yet; use FROM scratch or "
-                        "a stage of this Dockerfile")),
-                    ref, st.from->start_line);
+        Clock::time_point start = Clock::now();
+        auto base = BaseImage(st.base.image, st.platform);
+        if (!base.ok()) {
+          return Fail(absl::Status(base.status().code(),
+                                   absl::StrCat("FROM ", st.base.image, ": ",
+                                                base.status().message())),
+                      ref, st.from->start_line);
+        }
+        r = std::move(*base);
+        EmitFinished(ref, start, "");
+        break;
       }
     }
     dockerfile::StageEvaluator eval(plan_, stage_index, r.config);
@@ -257,6 +323,22 @@ class BuildRun {
     return absl::OkStatus();
   }
 
+  // The date recorded with a cache entry; now for entries that have none.
+  std::string CreatedOf(const image::CacheEntry& hit) const {
+    auto j = nlohmann::json::parse(hit.config_change, nullptr, false);
+    if (j.is_object() && j.contains("created") && j["created"].is_string()) {
+      return j["created"].get<std::string>();
+    }
+    return Created();
+  }
+
+  // The latest date in a stage's history ("" when it has none).
+  static std::string LastCreated(const StageResult& r) {
+    std::string last;
+    for (const auto& h : r.history) last = std::max(last, h.created);
+    return last;
+  }
+
   std::string Created() const {
     if (source_date_epoch_) return image::FormatRfc3339(*source_date_epoch_);
     return image::FormatRfc3339(absl::ToUnixSeconds(absl::Now()));
@@ -266,10 +348,12 @@ class BuildRun {
                        const dockerfile::Node& node,
                        const dockerfile::ExpandedStep& step, StageResult* r) {
     image::HistoryEntry hist;
-    hist.created = Created();
     hist.created_by = step.created_by;
     hist.comment = "buildkit.dockerfile.v0";
     if (step.kind == dockerfile::ExpandedStep::kConfigOnly) {
+      // Config-only steps are dated by the step before them, so a rebuild
+      // served from the cache gives the same config, and the same digest.
+      hist.created = LastCreated(*r);
       r->cache_key = KeyOf({r->cache_key, step.cache_text});
       hist.empty_layer = true;
       r->history.push_back(hist);
@@ -312,20 +396,25 @@ class BuildRun {
     std::string key = KeyOf(parts);
 
     if (!req_.spec.no_cache()) {
-      auto hit = cache_->Lookup(key);
-      if (hit && (!hit->has_layer || store_->Has(hit->digest))) {
-        absl::Status s = UseCached(*hit, r, hist);
+      auto hit = cache_->Lookup(key, *store_);
+      if (!hit.ok()) {
+        Warn(absl::StrCat("cache lookup for step ", ref.index(),
+                          " failed, building it: ", hit.status().message()));
+      } else if (hit->has_value()) {
+        absl::Status s = UseCached(**hit, r, hist);
         if (s.ok()) {
           r->cache_key = key;
           v1::BuildEvent ev;
           ev.set_time_unix_nanos(NowNanos());
           *ev.mutable_step_cached()->mutable_step() = ref;
-          ev.mutable_step_cached()->set_layer_digest(hit->digest);
+          if ((*hit)->layer) {
+            ev.mutable_step_cached()->set_layer_digest((*hit)->layer->digest);
+          }
           sink_->Emit(ev);
           return absl::OkStatus();
         }
-        LS_LOG(WARNING) << "cache entry for " << ref.instruction()
-                        << " unusable, rebuilding: " << s;
+        Warn(absl::StrCat("cache entry for step ", ref.index(),
+                          " unusable, building it: ", s.message()));
       }
     }
 
@@ -351,14 +440,15 @@ class BuildRun {
 
     auto committed = Commit(step_dir + "/upper");
     if (!committed.ok()) return Fail(committed.status(), ref, node.start_line);
-    CachedStep record;
+    hist.created = Created();
+    image::CacheEntry record;
+    record.config_change = nlohmann::json({{"created", hist.created}}).dump();
+    std::string layer_digest;
     if (committed->has_value()) {
       const Layer& layer = **committed;
-      record.has_layer = true;
-      record.digest = layer.blob.digest;
+      record.layer = layer.blob;
       record.diff_id = layer.diff_id;
-      record.size = layer.blob.size;
-      record.media_type = layer.blob.media_type;
+      layer_digest = layer.blob.digest;
       r->layers.push_back(layer);
       hist.empty_layer = false;
     } else {
@@ -366,28 +456,20 @@ class BuildRun {
     }
     r->history.push_back(hist);
     r->cache_key = key;
-    absl::Status cs = cache_->Store(key, record);
-    if (!cs.ok()) LS_LOG(WARNING) << "cache write: " << cs;
-
-    v1::BuildEvent ev;
-    ev.set_time_unix_nanos(NowNanos());
-    auto* fin = ev.mutable_step_finished();
-    *fin->mutable_step() = ref;
-    fin->set_duration_ms(std::chrono::duration_cast<std::chrono::milliseconds>(
-                             Clock::now() - start)
-                             .count());
-    fin->set_layer_digest(record.digest);
-    sink_->Emit(ev);
+    absl::Status cs = cache_->Store(key, record, *store_);
+    if (!cs.ok()) Warn(absl::StrCat("cache write: ", cs.message()));
+    EmitFinished(ref, start, layer_digest);
     return absl::OkStatus();
   }
 
-  absl::Status UseCached(const CachedStep& hit, StageResult* r,
+  absl::Status UseCached(const image::CacheEntry& hit, StageResult* r,
                          image::HistoryEntry hist) {
-    if (hit.has_layer) {
+    // The step keeps the date it was first built at (recorded with the cache
+    // entry): the image is then the same wherever and whenever it is rebuilt.
+    hist.created = source_date_epoch_ ? Created() : CreatedOf(hit);
+    if (hit.layer) {
       Layer layer;
-      layer.blob.media_type = hit.media_type;
-      layer.blob.digest = hit.digest;
-      layer.blob.size = hit.size;
+      layer.blob = *hit.layer;
       layer.diff_id = hit.diff_id;
       ASSIGN_OR_RETURN(layer.snapshot, EnsureSnapshot(layer));
       r->layers.push_back(layer);
@@ -566,20 +648,30 @@ class BuildRun {
       if (!src.fd) return ErrnoStatus(errno, "open(%s)", req_.context_dir);
       return src;
     }
+    const StageResult* from = nullptr;
+    StageResult pulled;
     if (c.from_stage < 0) {
-      return absl::UnimplementedError(absl::StrCat(
-          "COPY --from=", c.from,
-          ": copying from an image is not supported by this worker yet"));
-    }
-    auto it = results_.find(c.from_stage);
-    if (it == results_.end()) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("COPY --from=", c.from, ": stage was not built"));
+      auto base = BaseImage(c.from, plan_.options.target_platform);
+      if (!base.ok()) {
+        return absl::Status(
+            base.status().code(),
+            absl::StrCat("COPY --from=", c.from, ": no stage or image named ",
+                         c.from, ": ", base.status().message()));
+      }
+      pulled = std::move(*base);
+      from = &pulled;
+    } else {
+      auto it = results_.find(c.from_stage);
+      if (it == results_.end()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("COPY --from=", c.from, ": stage was not built"));
+      }
+      from = &it->second;
     }
     RETURN_IF_ERROR(MakeDirs(mount_dir, 0755));
     ASSIGN_OR_RETURN(
         OverlayMount m,
-        OverlayMount::Mount(Lowers(it->second), "", "", mount_dir, EmptyDir()));
+        OverlayMount::Mount(Lowers(*from), "", "", mount_dir, EmptyDir()));
     src.mount.emplace(std::move(m));
     src.fd.reset(open(mount_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!src.fd) return ErrnoStatus(errno, "open(%s)", mount_dir);
@@ -717,12 +809,15 @@ class BuildRun {
       in.diff_ids.push_back(l.diff_id);
     }
     in.history = final_stage.history;
-    in.created = Created();
+    // The image is as old as its newest step, so a rebuild served entirely
+    // from the cache has the same config and digest (as BuildKit's does).
+    in.created = source_date_epoch_ ? Created() : LastCreated(final_stage);
     for (const auto& kv : req_.spec.labels()) in.labels[kv.key()] = kv.value();
     ASSIGN_OR_RETURN(image::Descriptor manifest, StoreImage(store_, in));
     out->image_digest = manifest.digest;
     std::vector<std::string> tags(req_.spec.tags().begin(),
                                   req_.spec.tags().end());
+    std::vector<std::string> pushed_refs;
     for (int i = 0; i < req_.spec.outputs_size(); ++i) {
       const v1::OutputSpec& o = req_.spec.outputs(i);
       RETURN_IF_ERROR(MakeDirs(opts_.work_dir + "/outputs", 0700));
@@ -742,22 +837,47 @@ class BuildRun {
           out->output_files.emplace_back(i, path);
           break;
         }
-        case v1::OutputSpec::REGISTRY:
-          return absl::UnimplementedError(
-              "--push / type=registry: pushing to a registry is not supported "
-              "by this worker yet; use type=oci or type=docker");
+        case v1::OutputSpec::REGISTRY: {
+          if (tags.empty()) {
+            return absl::InvalidArgumentError(
+                "type=registry: at least one -t NAME:TAG is required to push");
+          }
+          std::vector<image::Reference> refs;
+          for (const auto& t : tags) {
+            ASSIGN_OR_RETURN(image::Reference ref, image::ParseReference(t));
+            refs.push_back(std::move(ref));
+          }
+          image::PushOptions popts;
+          popts.blob_sources = blob_sources_;
+          auto pushed =
+              image::PushImage(*registry_, *store_, manifest, refs, popts);
+          if (!pushed.ok()) {
+            return absl::Status(pushed.status().code(),
+                                absl::StrCat("pushing ", tags.front(), ": ",
+                                             pushed.status().message()));
+          }
+          pushed_refs.insert(pushed_refs.end(), pushed->pushed.begin(),
+                             pushed->pushed.end());
+          break;
+        }
         default:
           return absl::InvalidArgumentError(
               absl::StrCat("output ", i, ": unknown type"));
       }
     }
-    out->references = tags;
+    out->references = pushed_refs.empty() ? tags : pushed_refs;
+    // Cache writes run beside the build; they finish before it reports success,
+    // so no cache entry points at a blob that is not there. Their errors cost
+    // only future hits.
+    absl::Status flushed = cache_->Flush();
+    if (!flushed.ok()) Warn(absl::StrCat("cache write: ", flushed.message()));
     return absl::OkStatus();
   }
 
   const ExecutorOptions& opts_;
   image::ContentStore* store_;
-  StepCache* cache_;
+  image::LayerCache* cache_;
+  image::RegistryClient* registry_;
   const BuildRequest& req_;
   BuildEventSink* sink_;
   const std::atomic<bool>* cancel_;
@@ -766,6 +886,8 @@ class BuildRun {
   dockerfile::ParsedDockerfile df_;
   dockerfile::BuildPlan plan_;
   std::map<int, StageResult> results_;
+  std::map<std::string, StageResult> base_images_;  // by "ref|platform"
+  std::map<std::string, image::Reference> blob_sources_;
   std::optional<int64_t> source_date_epoch_;
   int total_ = 0;
   int index_ = 0;
@@ -778,7 +900,7 @@ class BuildRun {
 BuildOutcome BuildExecutor::Execute(const BuildRequest& req,
                                     BuildEventSink* sink,
                                     const std::atomic<bool>* cancel) {
-  BuildRun run(opts_, store_, cache_, req, sink, cancel);
+  BuildRun run(opts_, store_, cache_, registry_, req, sink, cancel);
   return run.Run();
 }
 

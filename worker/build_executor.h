@@ -11,8 +11,9 @@
 #include <vector>
 
 #include "image/content_store.h"
+#include "image/layer_cache.h"
+#include "image/registry_client.h"
 #include "proto/longshore.pb.h"
-#include "worker/step_cache.h"
 
 namespace longshore::worker {
 
@@ -54,9 +55,15 @@ struct BuildOutcome {
 
 class BuildExecutor {
  public:
+  // `cache` is the layer cache (local, or local then a shared registry
+  // repository); `registry` pulls base images and pushes results. All must
+  // outlive the executor.
   BuildExecutor(ExecutorOptions opts, image::ContentStore* store,
-                StepCache* cache)
-      : opts_(std::move(opts)), store_(store), cache_(cache) {}
+                image::LayerCache* cache, image::RegistryClient* registry)
+      : opts_(std::move(opts)),
+        store_(store),
+        cache_(cache),
+        registry_(registry) {}
 
   // Never throws; on failure the outcome says which step failed, where and why,
   // and no partial output or mount is left behind. Output files are left for
@@ -69,7 +76,8 @@ class BuildExecutor {
  private:
   ExecutorOptions opts_;
   image::ContentStore* store_;
-  StepCache* cache_;
+  image::LayerCache* cache_;
+  image::RegistryClient* registry_;
 };
 
 }  // namespace longshore::worker

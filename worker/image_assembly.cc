@@ -7,7 +7,7 @@ namespace longshore::worker {
 
 image::OciConfig ToOciConfig(const ImageInputs& in) {
   image::OciConfig c;
-  c.created = in.created;
+  if (!in.created.empty()) c.created = in.created;
   c.author = in.config.maintainer;
   c.architecture = in.architecture;
   c.os = in.os;
@@ -39,6 +39,36 @@ image::OciConfig ToOciConfig(const ImageInputs& in) {
   c.rootfs.diff_ids = in.diff_ids;
   c.history = in.history;
   return c;
+}
+
+dockerfile::ImageConfig FromOciConfig(const image::OciConfig& c) {
+  dockerfile::ImageConfig d;
+  const image::ContainerConfig& cc = c.config;
+  d.user = cc.user;
+  d.env = cc.env;
+  d.entrypoint = cc.entrypoint;
+  d.entrypoint_set = !cc.entrypoint.empty();
+  d.cmd = cc.cmd;
+  d.cmd_set = !cc.cmd.empty();
+  d.working_dir = cc.working_dir;
+  d.labels = cc.labels;
+  d.exposed_ports.insert(cc.exposed_ports.begin(), cc.exposed_ports.end());
+  d.volumes.insert(cc.volumes.begin(), cc.volumes.end());
+  d.stop_signal = cc.stop_signal;
+  if (cc.healthcheck) {
+    dockerfile::Healthcheck h;
+    h.test = cc.healthcheck->test;
+    h.interval_ns = cc.healthcheck->interval;
+    h.timeout_ns = cc.healthcheck->timeout;
+    h.start_period_ns = cc.healthcheck->start_period;
+    h.start_interval_ns = cc.healthcheck->start_interval;
+    h.retries = cc.healthcheck->retries;
+    d.healthcheck = h;
+  }
+  d.shell = cc.shell;
+  d.on_build = cc.on_build;
+  d.maintainer = c.author;
+  return d;
 }
 
 absl::StatusOr<image::Descriptor> StoreImage(image::ContentStore* store,

@@ -30,6 +30,10 @@ struct ImageInputs {
 // Healthcheck, Shell, OnBuild), rootfs diff_ids and history.
 image::OciConfig ToOciConfig(const ImageInputs& in);
 
+// The Dockerfile view of a base image's config (the inverse of ToOciConfig's
+// mapping), so a stage built on it starts from its Env, Cmd, User, OnBuild...
+dockerfile::ImageConfig FromOciConfig(const image::OciConfig& config);
+
 // Writes the config and manifest blobs and returns the manifest's descriptor.
 absl::StatusOr<image::Descriptor> StoreImage(image::ContentStore* store,
                                              const ImageInputs& in);

@@ -39,6 +39,16 @@ ABSL_FLAG(bool, allow_host_network, false,
 ABSL_FLAG(bool, allow_root, false,
           "Run even when started as real root (not recommended: workers "
           "should run as an unprivileged user with a subuid range).");
+ABSL_FLAG(std::string, cache_repo, "",
+          "REGISTRY/REPO holding the layer cache shared by every worker.");
+ABSL_FLAG(std::vector<std::string>, insecure_registry, {},
+          "Registries (host[:port]) reached over plain HTTP or without "
+          "certificate checks; 127.0.0.1 and localhost always are.");
+ABSL_FLAG(std::string, registry_ca, "",
+          "PEM CA bundle for registries (default: the system's).");
+ABSL_FLAG(std::string, docker_config, "",
+          "Docker config.json with registry credentials (default: "
+          "~/.docker/config.json).");
 ABSL_FLAG(bool, no_seccomp, false,
           "Run steps without the seccomp filter (debugging only).");
 
@@ -75,6 +85,10 @@ int main(int argc, char** argv) {
   config.step_timeout_seconds = absl::GetFlag(FLAGS_step_timeout);
   config.network_default = absl::GetFlag(FLAGS_network_default);
   config.allow_host_network = absl::GetFlag(FLAGS_allow_host_network);
+  config.cache_repo = absl::GetFlag(FLAGS_cache_repo);
+  config.insecure_registries = absl::GetFlag(FLAGS_insecure_registry);
+  config.registry_ca_file = absl::GetFlag(FLAGS_registry_ca);
+  config.docker_config = absl::GetFlag(FLAGS_docker_config);
   absl::Status s = longshore::worker::ServeWorker(config, *env);
   if (!s.ok()) {
     fprintf(stderr, "longshore-worker: %s\n", std::string(s.message()).c_str());

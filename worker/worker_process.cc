@@ -10,8 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "image/content_store.h"
+#include "image/layer_cache.h"
+#include "image/reference.h"
+#include "image/registry_client.h"
 #include "worker/build_executor.h"
-#include "worker/step_cache.h"
 #include "worker/worker_agent.h"
 #include "worker/worker_metrics.h"
 
@@ -36,9 +38,32 @@ absl::Status ServeWorker(const WorkerConfig& config,
         store.status().code(),
         absl::StrCat("content store: ", store.status().message()));
   }
-  StepCache cache(env.work_dir + "/cache/steps");
-  s = cache.Init();
-  if (!s.ok()) return s;
+  image::RegistryOptions ropts;
+  ropts.insecure_registries = config.insecure_registries;
+  ropts.ca_file = config.registry_ca_file;
+  std::string docker_config = config.docker_config.empty()
+                                  ? image::DefaultDockerConfigPath()
+                                  : config.docker_config;
+  s = image::LoadDockerConfigCredentials(docker_config, &ropts.credentials);
+  if (!s.ok()) {
+    // A missing file is normal; one that does not parse is the operator's
+    // to fix, but builds from public images still work without it.
+    LS_LOG(WARNING) << "registry credentials: " << s;
+  }
+  image::RegistryClient registry(ropts);
+  auto local = image::LocalLayerCache::Open(env.work_dir + "/cache/steps");
+  if (!local.ok()) return local.status();
+  std::unique_ptr<image::RegistryLayerCache> remote;
+  if (!config.cache_repo.empty()) {
+    auto repo = image::ParseReference(config.cache_repo);
+    if (!repo.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--cache-repo ", config.cache_repo, ": ", repo.status().message()));
+    }
+    remote = std::make_unique<image::RegistryLayerCache>(&registry, *repo);
+    LS_LOG(INFO) << "shared layer cache: " << repo->Name();
+  }
+  image::TieredLayerCache cache(local->get(), remote.get());
 
   ExecutorOptions eopts;
   eopts.work_dir = env.work_dir;
@@ -58,7 +83,7 @@ absl::Status ServeWorker(const WorkerConfig& config,
   }
   eopts.worker_id = aopts.worker_id;
   aopts.labels = config.labels;
-  BuildExecutor executor(eopts, store->get(), &cache);
+  BuildExecutor executor(eopts, store->get(), &cache, &registry);
   WorkerAgent agent(aopts, &executor, &metrics);
   std::thread signals([&] {
     int sig = 0;

@@ -23,6 +23,15 @@ struct WorkerConfig {
   int step_timeout_seconds = 3600;
   std::string network_default = "none";
   bool allow_host_network = false;
+  // REGISTRY/REPO of the layer cache shared by every worker of the farm;
+  // empty keeps the cache local.
+  std::string cache_repo;
+  // Registries reached over plain HTTP or without certificate checks (besides
+  // 127.0.0.1 and localhost, which always are).
+  std::vector<std::string> insecure_registries;
+  std::string registry_ca_file;  // PEM bundle; empty: the system's
+  // Docker-style credentials (`auths`); empty: ~/.docker/config.json.
+  std::string docker_config;
 };
 
 // Blocks SIGTERM and SIGINT in the calling thread (call before any thread

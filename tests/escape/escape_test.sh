@@ -146,7 +146,7 @@ ASSERTED=$((ASSERTED + 1))
 HOST_IP=$(ip -4 -o addr show scope global | awk '{print $4}' | cut -d/ -f1 | head -n1)
 [[ -n "$HOST_IP" ]] || fail "this machine has no global IPv4 address for the outbound check"
 OUT_PORT=$(free_port)
-busybox nc -l -s "$HOST_IP" -p "$OUT_PORT" </dev/null >/dev/null 2>&1 &
+busybox nc -l -p "$OUT_PORT" </dev/null >/dev/null 2>&1 &
 FARM_PIDS+=($!)
 wait_for_port "$OUT_PORT" "outbound listener"
 cat >"$ctx/Dockerfile" <<'DOCKERFILE'

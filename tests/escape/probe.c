@@ -213,13 +213,20 @@ static const char* Int80Mount(void) {
   return "OK";
 }
 static const char* Mknod(void) {
-  return R(mknod("/tmp/probe-sda", S_IFBLK | 0600, makedev(8, 0)));
+  return R(mknod("/probe-sda", S_IFBLK | 0600, makedev(8, 0)));
 }
 // The classic chroot escape, then a look for a host path (ARG) that must not
 // be visible from wherever it ends up.
 static const char* ChrootEscape(void) {
-  mkdir("/tmp/probe-jail", 0755);
-  if (chroot("/tmp/probe-jail") != 0) return ErrName(errno);
+  static char out[64];
+  if (mkdir("/probe-jail", 0755) != 0 && errno != EEXIST) {
+    snprintf(out, sizeof(out), "SETUP-%s", ErrName(errno));
+    return out;
+  }
+  if (chroot("/probe-jail") != 0) {
+    snprintf(out, sizeof(out), "SETUP-%s", ErrName(errno));
+    return out;
+  }
   for (int i = 0; i < 64; ++i) (void)chdir("..");
   if (chroot(".") != 0) return ErrName(errno);
   struct stat st;

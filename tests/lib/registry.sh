@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A real OCI registry for tests: Debian's docker-registry (distribution 2.8) on
 # 127.0.0.1, with filesystem storage in a temp dir and optional htpasswd
 # (Basic) auth.
@@ -57,7 +58,7 @@ registry_htpasswd() {
     my @last = (".", "O", "e", "u");
     my $salt = join("", map { $c[int(rand(@c))] } 1 .. 21) . $last[int(rand(4))];
     print crypt($ARGV[0], "\$2b\$10\$" . $salt);' "$password")
-  [[ $hash == '$2b$'* ]] || _registry_fail "perl's crypt() made no bcrypt hash (is libcrypt1 xcrypt?)"
+  [[ $hash == "\$2b\$"* ]] || _registry_fail "perl's crypt() made no bcrypt hash (is libcrypt1 xcrypt?)"
   echo "$user:$hash"
 }
 
@@ -71,6 +72,11 @@ registry_start() {
     REGISTRY_DIR=$(mktemp -d "$FARM_DIR/registry.XXXXXX")
   else
     REGISTRY_DIR=$(mktemp -d /tmp/longshore-registry.XXXXXX)
+  fi
+  # Clean up on exit from here on (farm_cleanup does it when the farm is
+  # loaded: the dir is inside $FARM_DIR and the pid joins FARM_PIDS).
+  if ! declare -p FARM_PIDS >/dev/null 2>&1 && [[ -z $(trap -p EXIT) ]]; then
+    trap registry_stop EXIT
   fi
   REGISTRY_PORT=$(_registry_free_port)
   REGISTRY="127.0.0.1:$REGISTRY_PORT"
@@ -103,8 +109,6 @@ EOF
   REGISTRY_PID=$!
   if declare -p FARM_PIDS >/dev/null 2>&1; then
     FARM_PIDS+=("$REGISTRY_PID")
-  elif [[ -z $(trap -p EXIT) ]]; then
-    trap registry_stop EXIT
   fi
   local code
   for _ in $(seq 150); do

@@ -1,0 +1,133 @@
+#!/usr/bin/env bash
+# Layer commit speed: Longshore's CommitLayer (tar + sha256 of the tar +
+# compression + sha256 of the blob, one pass) against `tar -c | pigz` and
+# `tar -c | zstd -T0` (which compute no digests) on the same ~200 MB tree of
+# many small files and a few big ones. Three runs each, the median reported,
+# then the ratios (Longshore / pipeline; below 1.00 means Longshore is faster).
+#
+# Usage: bazel run //bench:layer_commit
+#    or: bench/layer_commit.sh [path/to/commit_layer]
+# Environment: BENCH_DIR (scratch space, default a temp dir under /tmp),
+# BENCH_MB (tree size, default 200), BENCH_RUNS (default 3).
+set -euo pipefail
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+for tool in tar pigz zstd perl; do
+  command -v "$tool" >/dev/null 2>&1 || fail "$tool is missing (ops/bootstrap.sh installs pigz and zstd)"
+done
+
+COMMIT_LAYER=${1:-}
+if [[ -z $COMMIT_LAYER ]]; then
+  for c in "${RUNFILES_DIR:-$0.runfiles}/longshore/bench/commit_layer" \
+    "$(dirname "$0")/commit_layer"; do
+    if [[ -x $c ]]; then
+      COMMIT_LAYER=$c
+      break
+    fi
+  done
+fi
+[[ -n $COMMIT_LAYER && -x $COMMIT_LAYER ]] ||
+  fail "commit_layer not found: run with 'bazel run //bench:layer_commit' or pass its path"
+
+MB=${BENCH_MB:-200}
+RUNS=${BENCH_RUNS:-3}
+WORK=$(mktemp -d "${BENCH_DIR:-/tmp}/longshore-bench.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+TREE="$WORK/tree"
+OUT="$WORK/out"
+mkdir -p "$TREE" "$OUT"
+
+# --- The tree: ~40% many small files, ~10% medium text files, ~50% a few big
+# files; a mix of incompressible (urandom), half-compressible (base64 of
+# urandom) and repetitive text, so compression has real work on every kind.
+mb() { echo $((MB * $1 / 100)); }
+# A text stream that compresses about 4-6x: numbered lines with varying words.
+text_stream() {
+  perl -e '
+    my @w = qw(layer build cache worker registry manifest digest config step
+               overlay snapshot commit image sandbox scheduler lease);
+    my $bytes = $ARGV[0] * 1048576; my $n = 0; my $i = 0;
+    srand(42);
+    while ($n < $bytes) {
+      my $l = sprintf("%08d %s %s %s %d\n", $i++, $w[rand @w], $w[rand @w],
+                      $w[rand @w], int(rand(100000)));
+      print $l; $n += length($l);
+    }' "$1"
+}
+random_stream() { head -c "$(($1 * 1048576))" /dev/urandom; }
+base64_stream() { head -c "$(($1 * 786432))" /dev/urandom | base64 -w 76; }
+
+echo "making a ${MB} MB tree in $TREE ..."
+for part in a b c d; do
+  mkdir -p "$TREE/small/$part" "$TREE/src/$part"
+done
+# Small files: 2-8 KiB pieces of mixed streams, ~10000 files.
+(
+  cd "$TREE/small/a" && text_stream "$(mb 10)" | split -a 4 -b 2048 - f
+  cd "$TREE/small/b" && base64_stream "$(mb 10)" | split -a 4 -b 4096 - f
+  cd "$TREE/small/c" && random_stream "$(mb 10)" | split -a 4 -b 8192 - f
+  cd "$TREE/small/d" && text_stream "$(mb 10)" | split -a 4 -b 3000 - f
+)
+# Medium text files (64 KiB), as a source tree.
+(
+  cd "$TREE/src/a" && text_stream "$(mb 5)" | split -a 3 -b 65536 - mod
+  cd "$TREE/src/b" && base64_stream "$(mb 5)" | split -a 3 -b 65536 - mod
+)
+# A few big ones.
+mkdir -p "$TREE/big"
+random_stream "$(mb 20)" >"$TREE/big/random.bin"
+text_stream "$(mb 15)" >"$TREE/big/app.log"
+base64_stream "$(mb 15)" >"$TREE/big/assets.b64"
+
+files=$(find "$TREE" -type f | wc -l)
+bytes=$(du -sb "$TREE" | cut -f1)
+echo "tree: $files files, $((bytes / 1048576)) MB; $(nproc) CPUs"
+
+# Warm the page cache so every contender reads from memory.
+tar -C "$TREE" -cf - . | cat >/dev/null
+
+now() { date +%s.%N; }
+elapsed() { perl -e 'printf("%.3f", $ARGV[1] - $ARGV[0])' "$1" "$2"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# run NAME COMMAND...: times RUNS runs, prints them, sets RESULT to the median.
+run() {
+  local name=$1
+  shift
+  local times=() t0 t1
+  for _ in $(seq "$RUNS"); do
+    rm -f "$OUT"/*
+    t0=$(now)
+    "$@"
+    t1=$(now)
+    times+=("$(elapsed "$t0" "$t1")")
+  done
+  RESULT=$(median "${times[@]}")
+  local size
+  size=$(du -cb "$OUT"/* | tail -n 1 | cut -f1)
+  printf '%-24s %8ss  (runs: %s)  output %d MB\n' "$name" "$RESULT" \
+    "${times[*]}" $((size / 1048576))
+}
+
+longshore_gzip() { "$COMMIT_LAYER" --dir "$TREE" --out "$OUT/layer.tar.gz" --compression gzip >/dev/null; }
+longshore_zstd() { "$COMMIT_LAYER" --dir "$TREE" --out "$OUT/layer.tar.zst" --compression zstd >/dev/null; }
+tar_pigz() { tar -C "$TREE" -cf - . | pigz >"$OUT/tree.tar.gz"; }
+tar_zstd() { tar -C "$TREE" -cf - . | zstd -T0 -q >"$OUT/tree.tar.zst"; }
+
+run "longshore gzip" longshore_gzip
+lg=$RESULT
+run "tar -c | pigz" tar_pigz
+tp=$RESULT
+run "longshore zstd" longshore_zstd
+lz=$RESULT
+run "tar -c | zstd -T0" tar_zstd
+tz=$RESULT
+
+ratio() { perl -e 'printf("%.2f", $ARGV[0] / $ARGV[1])' "$1" "$2"; }
+echo
+echo "ratio longshore gzip / tar|pigz:     $(ratio "$lg" "$tp")"
+echo "ratio longshore zstd / tar|zstd -T0: $(ratio "$lz" "$tz")"
