@@ -45,16 +45,23 @@ absl::StatusOr<std::string> ConformanceDir() {
   }
   auto root = WorkspaceRoot();
   if (!root.ok()) return root.status();
-  std::string dir = absl::StrCat(*root, "/../shared/conformance");
-  if (!IsDir(dir)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("BuildKit conformance data not found at ", dir,
-                     " (set LONGSHORE_CONFORMANCE_DIR to the folder holding "
-                     "buildkit-parser/ and buildkit-shell/)"));
+  // shared/conformance beside the checkout, or beside any folder above it (a
+  // clone made one level deeper finds the same data).
+  std::string dir = *root;
+  while (!dir.empty()) {
+    dir = dir.substr(0, dir.rfind('/'));
+    std::string candidate = absl::StrCat(dir, "/shared/conformance");
+    if (IsDir(candidate)) {
+      char resolved[PATH_MAX];
+      if (realpath(candidate.c_str(), resolved) == nullptr) return candidate;
+      return std::string(resolved);
+    }
   }
-  char resolved[PATH_MAX];
-  if (realpath(dir.c_str(), resolved) == nullptr) return dir;
-  return std::string(resolved);
+  return absl::FailedPreconditionError(absl::StrCat(
+      "BuildKit conformance data not found in shared/conformance beside ",
+      *root,
+      " or any folder above it (set LONGSHORE_CONFORMANCE_DIR to the folder "
+      "holding buildkit-parser/ and buildkit-shell/)"));
 }
 
 }  // namespace longshore::testing

@@ -15,8 +15,8 @@ namespace longshore::testing {
 absl::StatusOr<std::string> WorkspaceRoot();
 
 // BuildKit's conformance data: $LONGSHORE_CONFORMANCE_DIR when set, else
-// `<workspace>/../shared/conformance`. The error says what is missing and where
-// it was looked for.
+// `shared/conformance` beside the workspace or beside any folder above it. The
+// error says what is missing and where it was looked for.
 absl::StatusOr<std::string> ConformanceDir();
 
 }  // namespace longshore::testing

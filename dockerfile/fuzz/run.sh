@@ -14,14 +14,22 @@ set -euo pipefail
 seconds="${1:-60}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "${here}/../.." && pwd)"
-conformance="${LONGSHORE_CONFORMANCE_DIR:-${root}/../shared/conformance}"
+conformance="${LONGSHORE_CONFORMANCE_DIR:-}"
+if [[ -z "${conformance}" ]]; then
+  # shared/conformance beside the checkout or beside any folder above it.
+  dir="${root}"
+  while [[ "${dir}" != / && -z "${conformance}" ]]; do
+    dir="$(dirname "${dir}")"
+    [[ -d "${dir}/shared/conformance" ]] && conformance="${dir}/shared/conformance"
+  done
+fi
 cxx="${CXX:-clang++}"
 
 if ! command -v "${cxx}" >/dev/null; then
   echo "fuzz/run.sh: ${cxx} not found (install Debian's clang and libclang-rt-14-dev)" >&2
   exit 2
 fi
-if [[ ! -d "${conformance}/buildkit-parser" ]]; then
+if [[ -z "${conformance}" || ! -d "${conformance}/buildkit-parser" ]]; then
   echo "fuzz/run.sh: conformance data not found at ${conformance} (set LONGSHORE_CONFORMANCE_DIR)" >&2
   exit 2
 fi
