@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace longshore::sandbox {
 namespace {
@@ -20,6 +21,71 @@ absl::Status CheckOverlayPath(absl::string_view flag, const std::string& p) {
   return absl::OkStatus();
 }
 
+absl::Status ParseCount(absl::string_view flag, const std::string& value,
+                        uint64_t* out) {
+  if (!absl::SimpleAtoi(value, out) || *out == 0) {
+    return Bad(flag, absl::StrCat("'", value, "' is not a positive integer"));
+  }
+  return absl::OkStatus();
+}
+
+// Mount targets are resolved inside the root; these would shadow what the
+// sandbox itself mounts there.
+absl::Status CheckTarget(absl::string_view flag, const std::string& target) {
+  if (target.empty() || target[0] != '/') {
+    return Bad(flag, absl::StrCat("'", target, "' is not an absolute path"));
+  }
+  for (absl::string_view reserved : {"/proc", "/sys"}) {
+    if (target == reserved ||
+        absl::StartsWith(target, absl::StrCat(reserved, "/"))) {
+      return Bad(flag, absl::StrCat("'", target, "' is under ", reserved));
+    }
+  }
+  if (target.find_first_not_of('/') == std::string::npos) {
+    return Bad(flag, "cannot mount over /");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<BindMountSpec> ParseBind(const std::string& value) {
+  std::vector<std::string> parts = absl::StrSplit(value, ':');
+  if (parts.size() < 2 || parts.size() > 3) {
+    return Bad("--bind", absl::StrCat("'", value, "' is not SRC:DST[:ro|rw]"));
+  }
+  BindMountSpec b;
+  b.source = parts[0];
+  b.target = parts[1];
+  if (b.source.empty() || b.source[0] != '/') {
+    return Bad("--bind",
+               absl::StrCat("source '", b.source, "' is not an absolute path"));
+  }
+  if (auto s = CheckTarget("--bind", b.target); !s.ok()) return s;
+  if (parts.size() == 3) {
+    if (parts[2] == "rw") {
+      b.writable = true;
+    } else if (parts[2] != "ro") {
+      return Bad("--bind", absl::StrCat("'", parts[2], "' is not ro or rw"));
+    }
+  }
+  return b;
+}
+
+absl::StatusOr<TmpfsMountSpec> ParseTmpfs(const std::string& value) {
+  std::vector<std::string> parts = absl::StrSplit(value, ':');
+  if (parts.size() > 2) {
+    return Bad("--tmpfs", absl::StrCat("'", value, "' is not DST[:BYTES]"));
+  }
+  TmpfsMountSpec t;
+  t.target = parts[0];
+  if (auto s = CheckTarget("--tmpfs", t.target); !s.ok()) return s;
+  if (parts.size() == 2) {
+    if (auto s = ParseCount("--tmpfs", parts[1], &t.size_bytes); !s.ok()) {
+      return s;
+    }
+  }
+  return t;
+}
+
 }  // namespace
 
 std::string SandboxUsage() {
@@ -33,12 +99,22 @@ std::string SandboxUsage() {
   --cwd PATH           working directory inside the root (created if missing)
   --env K=V            repeatable; the whole environment of the command
   --user USER[:GROUP]  names or numbers from the root's /etc/passwd, /etc/group
-  --network none|host  (default none)
+  --network none|default|host  (default none; default: slirp4netns)
+  --slirp4netns PATH   (default: slirp4netns from PATH)
+  --bind SRC:DST[:ro|rw]  bind a host path at DST (read-only by default)
+  --tmpfs DST[:BYTES]  an empty tmpfs at DST (default 64 MiB)
+  --memory BYTES       memory limit (cgroup memory.max, else RLIMIT_AS)
+  --pids N             process/thread limit (cgroup pids.max, else
+                       RLIMIT_NPROC over the step's own user namespace)
+  --disk BYTES         limit on what the step writes to the upper dir
+  --nofile N           RLIMIT_NOFILE (soft and hard)
+  --cgroup-parent DIR  delegated cgroup v2 directory for per-step cgroups
   --seccomp-bpf PATH   compiled seccomp program (from --write-seccomp-bpf)
   --no-seccomp         no seccomp filter (debugging only)
   --timeout SECONDS    kill the step after this long (exit status 124)
 exit status: the command's; 128+N if killed by signal N; 124 on timeout;
-125 when the sandbox fails (one line on stderr); 126/127 when the command
+125 when the sandbox fails (one line on stderr); 123 when a limit stopped
+the step (one line on stderr); 126/127 when the command
 cannot be executed / is not found.
 )";
 }
@@ -106,11 +182,10 @@ absl::StatusOr<SandboxOptions> ParseSandboxArgs(
       } else if (value == "host") {
         o.network = NetworkMode::kHost;
       } else if (value == "default") {
-        return Bad(arg,
-                   "'default' (slirp4netns) is not implemented yet; use none "
-                   "or host");
+        o.network = NetworkMode::kDefault;
       } else {
-        return Bad(arg, absl::StrCat("'", value, "' is not none or host"));
+        return Bad(arg,
+                   absl::StrCat("'", value, "' is not none, default or host"));
       }
     } else if (arg == "--seccomp-bpf") {
       o.seccomp_bpf_path = value;
@@ -120,6 +195,30 @@ absl::StatusOr<SandboxOptions> ParseSandboxArgs(
         return Bad(arg, absl::StrCat("'", value,
                                      "' is not a positive number of seconds"));
       }
+    } else if (arg == "--memory") {
+      if (auto s = ParseCount(arg, value, &o.memory_bytes); !s.ok()) return s;
+    } else if (arg == "--pids") {
+      if (auto s = ParseCount(arg, value, &o.pids); !s.ok()) return s;
+    } else if (arg == "--disk") {
+      if (auto s = ParseCount(arg, value, &o.disk_bytes); !s.ok()) return s;
+    } else if (arg == "--nofile") {
+      if (auto s = ParseCount(arg, value, &o.nofile); !s.ok()) return s;
+    } else if (arg == "--cgroup-parent") {
+      if (value.empty() || value[0] != '/') {
+        return Bad(arg, "must be an absolute path");
+      }
+      o.cgroup_parent = value;
+    } else if (arg == "--slirp4netns") {
+      if (value.empty()) return Bad(arg, "missing path");
+      o.slirp4netns = value;
+    } else if (arg == "--bind") {
+      absl::StatusOr<BindMountSpec> b = ParseBind(value);
+      if (!b.ok()) return b.status();
+      o.binds.push_back(std::move(*b));
+    } else if (arg == "--tmpfs") {
+      absl::StatusOr<TmpfsMountSpec> t = ParseTmpfs(value);
+      if (!t.ok()) return t.status();
+      o.tmpfs.push_back(std::move(*t));
     } else if (arg == "--write-seccomp-bpf") {
       if (value.empty()) return Bad(arg, "missing path");
       o.write_seccomp_bpf = value;
@@ -137,6 +236,9 @@ absl::StatusOr<SandboxOptions> ParseSandboxArgs(
       return Bad("--rootfs", "cannot be combined with --lower/--upper/--work");
     }
     if (o.rootfs[0] != '/') return Bad("--rootfs", "must be an absolute path");
+    if (o.disk_bytes > 0) {
+      return Bad("--disk", "needs --upper (it limits the upper directory)");
+    }
   } else {
     if (o.upper.empty() || o.work.empty()) {
       return Bad("--upper", "--upper and --work (or --rootfs) are required");

@@ -4,6 +4,7 @@
 #ifndef LONGSHORE_SANDBOX_OPTIONS_H_
 #define LONGSHORE_SANDBOX_OPTIONS_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -11,7 +12,21 @@
 
 namespace longshore::sandbox {
 
-enum class NetworkMode { kNone, kHost };
+enum class NetworkMode { kNone, kHost, kDefault };
+
+// --bind SRC:DST[:ro|rw]: a host path (file or directory) bound at DST inside
+// the root, recursively; read-only unless rw. nosuid,nodev either way.
+struct BindMountSpec {
+  std::string source;
+  std::string target;
+  bool writable = false;
+};
+
+// --tmpfs DST[:BYTES]: an empty tmpfs (mode 1777, nosuid,nodev) at DST.
+struct TmpfsMountSpec {
+  std::string target;
+  uint64_t size_bytes = 64 << 20;
+};
 
 struct SandboxOptions {
   // Overlay lower layers, top-most first (overlayfs lowerdir order).
@@ -30,6 +45,18 @@ struct SandboxOptions {
   bool no_seccomp = false;
   // 0: no limit.
   int timeout_seconds = 0;
+  // Limits, 0 meaning none. See README.md ("Limits") for how each is enforced
+  // with and without a delegated cgroup.
+  uint64_t memory_bytes = 0;
+  uint64_t pids = 0;
+  uint64_t disk_bytes = 0;
+  uint64_t nofile = 0;
+  // A delegated cgroup v2 directory; each step gets a child cgroup in it.
+  std::string cgroup_parent;
+  // slirp4netns for --network default (searched in PATH when a bare name).
+  std::string slirp4netns = "slirp4netns";
+  std::vector<BindMountSpec> binds;
+  std::vector<TmpfsMountSpec> tmpfs;
   std::vector<std::string> command;
 
   // Set for `--write-seccomp-bpf PATH`: write the program and exit.

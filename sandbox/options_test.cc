@@ -79,10 +79,26 @@ TEST(ParseSandboxArgsTest, Rejections) {
   EXPECT_THAT(
       msg({"--upper", "/u", "--work", "/w", "--lower", "/a:b", "--", "x"}),
       HasSubstr("contains"));
-  EXPECT_THAT(msg({"--rootfs", "/r", "--network", "default", "--", "x"}),
-              HasSubstr("not implemented"));
   EXPECT_THAT(msg({"--rootfs", "/r", "--network", "bridge", "--", "x"}),
-              HasSubstr("not none or host"));
+              HasSubstr("not none, default or host"));
+  EXPECT_THAT(msg({"--rootfs", "/r", "--pids", "0", "--", "x"}),
+              HasSubstr("positive integer"));
+  EXPECT_THAT(msg({"--rootfs", "/r", "--memory", "1G", "--", "x"}),
+              HasSubstr("positive integer"));
+  EXPECT_THAT(msg({"--rootfs", "/r", "--disk", "100", "--", "x"}),
+              HasSubstr("needs --upper"));
+  EXPECT_THAT(msg({"--rootfs", "/r", "--bind", "/a", "--", "x"}),
+              HasSubstr("SRC:DST"));
+  EXPECT_THAT(msg({"--rootfs", "/r", "--bind", "rel:/b", "--", "x"}),
+              HasSubstr("absolute"));
+  EXPECT_THAT(msg({"--rootfs", "/r", "--bind", "/a:/b:rx", "--", "x"}),
+              HasSubstr("not ro or rw"));
+  EXPECT_THAT(msg({"--rootfs", "/r", "--bind", "/a:/proc/x", "--", "x"}),
+              HasSubstr("under /proc"));
+  EXPECT_THAT(msg({"--rootfs", "/r", "--tmpfs", "/", "--", "x"}),
+              HasSubstr("over /"));
+  EXPECT_THAT(msg({"--rootfs", "/r", "--tmpfs", "/t:big", "--", "x"}),
+              HasSubstr("positive integer"));
   EXPECT_THAT(msg({"--rootfs", "/r", "--env", "NOVALUE", "--", "x"}),
               HasSubstr("not K=V"));
   EXPECT_THAT(msg({"--rootfs", "/r", "--timeout", "0", "--", "x"}),
@@ -96,6 +112,51 @@ TEST(ParseSandboxArgsTest, Rejections) {
   EXPECT_THAT(
       msg({"--rootfs", "/r", "--no-seccomp", "--seccomp-bpf", "/p", "--", "x"}),
       HasSubstr("cannot be combined"));
+}
+
+TEST(ParseSandboxArgsTest, LimitsMountsAndNetwork) {
+  auto o = ParseSandboxArgs({"--upper",
+                             "/u",
+                             "--work",
+                             "/w",
+                             "--memory",
+                             "268435456",
+                             "--pids",
+                             "64",
+                             "--disk=1048576",
+                             "--nofile",
+                             "4096",
+                             "--network",
+                             "default",
+                             "--bind",
+                             "/host/cache:/root/.cache:rw",
+                             "--bind",
+                             "/host/s:/run/s",
+                             "--tmpfs",
+                             "/scratch",
+                             "--tmpfs",
+                             "/t2:4096",
+                             "--cgroup-parent",
+                             "/sys/fs/cgroup/w",
+                             "--",
+                             "true"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->memory_bytes, 268435456u);
+  EXPECT_EQ(o->pids, 64u);
+  EXPECT_EQ(o->disk_bytes, 1048576u);
+  EXPECT_EQ(o->nofile, 4096u);
+  EXPECT_EQ(o->network, NetworkMode::kDefault);
+  EXPECT_EQ(o->cgroup_parent, "/sys/fs/cgroup/w");
+  ASSERT_EQ(o->binds.size(), 2u);
+  EXPECT_EQ(o->binds[0].source, "/host/cache");
+  EXPECT_EQ(o->binds[0].target, "/root/.cache");
+  EXPECT_TRUE(o->binds[0].writable);
+  EXPECT_EQ(o->binds[1].target, "/run/s");
+  EXPECT_FALSE(o->binds[1].writable);
+  ASSERT_EQ(o->tmpfs.size(), 2u);
+  EXPECT_EQ(o->tmpfs[0].target, "/scratch");
+  EXPECT_EQ(o->tmpfs[0].size_bytes, 64u << 20);
+  EXPECT_EQ(o->tmpfs[1].size_bytes, 4096u);
 }
 
 TEST(ParseSandboxArgsTest, WriteSeccompModeNeedsNoCommand) {

@@ -18,6 +18,7 @@
 #include "common/unique_fd.h"
 #include "sandbox/id_mapping.h"
 #include "sandbox/in_root.h"
+#include "sandbox/network.h"
 
 namespace longshore::sandbox {
 namespace {
@@ -234,6 +235,50 @@ absl::Status BindEtcFiles(int root_fd, const RootfsSpec& spec,
   return absl::OkStatus();
 }
 
+// RUN --mount: host paths (a cache directory, a secret file, another stage's
+// snapshot) and tmpfs. Every target is created inside the root if missing
+// (recorded as a stub) and resolved with RESOLVE_IN_ROOT, so an image symlink
+// cannot redirect a mount onto the host.
+absl::Status MountUserMounts(int root_fd, const RootfsSpec& spec,
+                             std::vector<std::string>* stubs) {
+  for (const BindMountSpec& b : spec.binds) {
+    UniqueFd source(::open(b.source.c_str(), O_PATH | O_CLOEXEC));
+    if (!source) return ErrnoStatus(errno, "open(--bind %s)", b.source);
+    struct stat st;
+    if (::fstat(source.get(), &st) != 0) {
+      return ErrnoStatus(errno, "fstat(%s)", b.source);
+    }
+    absl::StatusOr<UniqueFd> target =
+        S_ISDIR(st.st_mode)
+            ? MakeDirsInRoot(root_fd, b.target, 0755, -1, -1, stubs)
+            : MakeFileInRoot(root_fd, b.target, stubs);
+    if (!target.ok()) return target.status();
+    RETURN_IF_ERROR(Mount(FdPath(source.get()), FdPath(target->get()), nullptr,
+                          MS_BIND | MS_REC, "", b.target));
+    // The old fd names the covered dentry; the new mount is on top of it.
+    ASSIGN_OR_RETURN(UniqueFd mounted,
+                     OpenInRoot(root_fd, b.target, O_PATH | O_NOFOLLOW));
+    // mount_setattr only adds restrictions here, so flags the kernel locked
+    // on the source mount (nosuid, noexec...) never make it fail, and
+    // AT_RECURSIVE covers submounts a plain remount would leave writable.
+    struct mount_attr attr = {};
+    attr.attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                    (b.writable ? 0 : MOUNT_ATTR_RDONLY);
+    if (::mount_setattr(mounted.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                        sizeof(attr)) != 0) {
+      return ErrnoStatus(errno, "mount_setattr(%s)", b.target);
+    }
+  }
+  for (const TmpfsMountSpec& t : spec.tmpfs) {
+    ASSIGN_OR_RETURN(UniqueFd target,
+                     MakeDirsInRoot(root_fd, t.target, 0755, -1, -1, stubs));
+    RETURN_IF_ERROR(
+        Mount("tmpfs", FdPath(target.get()), "tmpfs", MS_NOSUID | MS_NODEV,
+              absl::StrCat("mode=1777,size=", t.size_bytes), t.target));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status PivotInto(int root_fd, const std::string& display) {
   if (::fchdir(root_fd) != 0) return ErrnoStatus(errno, "fchdir(%s)", display);
   // pivot_root(".", ".") stacks the old root on top of the new one at the same
@@ -292,10 +337,14 @@ absl::Status SetUpRootfs(const RootfsSpec& spec,
       ::open(spec.mount_point.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!root) return ErrnoStatus(errno, "open(%s)", spec.mount_point);
   if (spec.own_network) RETURN_IF_ERROR(BringUpLoopback());
+  if (spec.own_network && spec.block_private_destinations) {
+    RETURN_IF_ERROR(ProhibitBlockedDestinations());
+  }
   RETURN_IF_ERROR(MountProc(root.get(), spec, stubs));
   RETURN_IF_ERROR(MountDev(root.get(), stubs));
   RETURN_IF_ERROR(MountSys(root.get(), spec, stubs));
   RETURN_IF_ERROR(BindEtcFiles(root.get(), spec, stubs));
+  RETURN_IF_ERROR(MountUserMounts(root.get(), spec, stubs));
   return PivotInto(root.get(), spec.mount_point);
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "sandbox/options.h"
 
 namespace longshore::sandbox {
 
@@ -31,6 +32,13 @@ struct RootfsSpec {
   // namespace doing the mounts): loopback is brought up, sysfs mounted and the
   // per-namespace sysctls set.
   bool own_network = true;
+  // With own_network: destinations the step must not reach get "prohibit"
+  // routes (--network default: link-local/cloud metadata, slirp's host
+  // loopback alias).
+  bool block_private_destinations = false;
+  // Host paths and tmpfs mounted inside the root (RUN --mount).
+  std::vector<BindMountSpec> binds;
+  std::vector<TmpfsMountSpec> tmpfs;
 };
 
 // Runs in the step's pid 1, in a new mount namespace. Mount points missing

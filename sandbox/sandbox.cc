@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/sched.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -16,7 +17,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
@@ -25,6 +28,9 @@
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
 #include "sandbox/caps.h"
+#include "sandbox/id_mapping.h"
+#include "sandbox/limits.h"
+#include "sandbox/network.h"
 #include "sandbox/seccomp_policy.h"
 #include "sandbox/step.h"
 #include "sandbox/userns.h"
@@ -98,6 +104,9 @@ std::string HostsFile(const SandboxOptions& o) {
 
 std::string ResolvConf(const SandboxOptions& o) {
   if (o.network == NetworkMode::kNone) return "";
+  if (o.network == NetworkMode::kDefault) {
+    return absl::StrCat("nameserver ", kSlirpDns, "\n");
+  }
   absl::StatusOr<std::string> host = ReadFile("/etc/resolv.conf");
   return host.ok() ? *host : "";
 }
@@ -132,6 +141,36 @@ absl::Status PrepareScratch(const SandboxOptions& o, const std::string& dir,
   RETURN_IF_ERROR(WriteScratchFile(spec->hosts_file, HostsFile(o)));
   RETURN_IF_ERROR(WriteScratchFile(spec->resolv_conf_file, ResolvConf(o)));
   return WriteScratchFile(spec->hostname_file, o.hostname + "\n");
+}
+
+absl::Status WriteMapFile(const std::string& path, const std::string& data) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(errno, "open(%s)", path);
+  if (::write(fd.get(), data.data(), data.size()) !=
+      static_cast<ssize_t>(data.size())) {
+    return ErrnoStatus(errno, "write(%s)", path);
+  }
+  return absl::OkStatus();
+}
+
+uint32_t MappedIdsFromZero(const char* file) {
+  absl::StatusOr<std::string> text = ReadFile(file);
+  if (!text.ok()) return 0;
+  absl::StatusOr<std::vector<IdMapExtent>> map = ParseIdMap(*text);
+  if (!map.ok()) return 0;
+  return std::min<uint32_t>(ContiguousIdsFromZero(*map), 65536);
+}
+
+absl::Status MapSameIds(pid_t pid) {
+  const uint32_t uids = MappedIdsFromZero("/proc/self/uid_map");
+  const uint32_t gids = MappedIdsFromZero("/proc/self/gid_map");
+  if (uids == 0 || gids == 0) {
+    return absl::FailedPreconditionError("id map: uid/gid 0 is not mapped");
+  }
+  const std::string proc = absl::StrCat("/proc/", pid);
+  RETURN_IF_ERROR(
+      WriteMapFile(proc + "/uid_map", absl::StrCat("0 0 ", uids, "\n")));
+  return WriteMapFile(proc + "/gid_map", absl::StrCat("0 0 ", gids, "\n"));
 }
 
 }  // namespace
@@ -187,7 +226,30 @@ int RunSandbox(const SandboxOptions& o) {
   config.rootfs.upper = o.upper;
   config.rootfs.work = o.work;
   config.rootfs.rootfs_dir = o.rootfs;
-  config.rootfs.own_network = o.network == NetworkMode::kNone;
+  config.rootfs.own_network = o.network != NetworkMode::kHost;
+  config.rootfs.block_private_destinations = o.network == NetworkMode::kDefault;
+  config.rootfs.binds = o.binds;
+  config.rootfs.tmpfs = o.tmpfs;
+  config.limits.memory_bytes = o.memory_bytes;
+  config.limits.pids = o.pids;
+  config.limits.disk_bytes = o.disk_bytes;
+  config.limits.nofile = o.nofile;
+  std::optional<StepCgroup> cgroup;
+  if (!o.cgroup_parent.empty() && (o.memory_bytes > 0 || o.pids > 0)) {
+    absl::StatusOr<StepCgroup> cg = StepCgroup::Create(
+        o.cgroup_parent, absl::StrCat("step-", ::getpid()), config.limits);
+    if (!cg.ok()) return Failure(cg.status());
+    cgroup.emplace(std::move(*cg));
+    config.limits.in_cgroup = true;
+  }
+  // In the worker's namespace pid 1 gets a user namespace of its own when
+  // tasks are counted by RLIMIT_NPROC: the count is then the step's alone,
+  // not shared with the worker and every other step (see limits.h).
+  const bool own_userns =
+      *mode == Mode::kStandalone || (o.pids > 0 && !config.limits.in_cgroup);
+  if (*mode == Mode::kInsideUserNamespace && own_userns) {
+    config.become_root = true;
+  }
   if (absl::Status s = PrepareScratch(o, *scratch, &config.rootfs); !s.ok()) {
     return Failure(s);
   }
@@ -222,14 +284,25 @@ int RunSandbox(const SandboxOptions& o) {
   UniqueFd sigfd(::signalfd(-1, &handled, SFD_CLOEXEC | SFD_NONBLOCK));
   if (!sigfd) return Failure(ErrnoStatus(errno, "signalfd"));
 
-  unsigned long flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC |
-                        CLONE_NEWUTS | CLONE_NEWCGROUP | SIGCHLD;
-  if (o.network == NetworkMode::kNone) flags |= CLONE_NEWNET;
-  if (*mode == Mode::kStandalone) flags |= CLONE_NEWUSER;
+  uint64_t flags = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS |
+                   CLONE_NEWCGROUP;
+  if (o.network != NetworkMode::kHost) flags |= CLONE_NEWNET;
+  if (own_userns) flags |= CLONE_NEWUSER;
   // A raw clone (fork semantics, no shared memory) rather than unshare: this
   // process stays outside the new namespaces, so the step's mounts vanish with
-  // the step.
-  long pid = ::syscall(SYS_clone, flags, nullptr, nullptr, nullptr, nullptr);
+  // the step. clone3 places pid 1 in the step's cgroup from birth, so its
+  // cgroup namespace is rooted there.
+  long pid;
+  if (cgroup) {
+    struct clone_args args = {};
+    args.flags = flags | CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = static_cast<uint64_t>(cgroup->fd());
+    pid = ::syscall(SYS_clone3, &args, sizeof(args));
+  } else {
+    pid = ::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr,
+                    nullptr);
+  }
   if (pid < 0) {
     return Failure(ErrnoStatus(errno, "clone(namespaces)"));
   }
@@ -256,6 +329,25 @@ int RunSandbox(const SandboxOptions& o) {
       kill_and_reap();
       return Failure(applied);
     }
+  } else if (own_userns) {
+    // Root of the worker's namespace holds CAP_SETUID/CAP_SETGID over it and
+    // writes the child's maps directly: the same ids, 0..N-1.
+    absl::Status mapped = MapSameIds(init);
+    if (!mapped.ok()) {
+      kill_and_reap();
+      return Failure(mapped);
+    }
+  }
+  std::optional<SlirpProcess> slirp;
+  if (o.network == NetworkMode::kDefault) {
+    absl::StatusOr<SlirpProcess> started = SlirpProcess::Start(
+        o.slirp4netns, init,
+        own_userns ? absl::StrCat("/proc/", init, "/ns/user") : "", 10000);
+    if (!started.ok()) {
+      kill_and_reap();
+      return Failure(started.status());
+    }
+    slirp.emplace(std::move(*started));
   }
   char go = 'g';
   if (::write(sync_w.get(), &go, 1) != 1) {
@@ -321,6 +413,12 @@ int RunSandbox(const SandboxOptions& o) {
     while ((r = ::read(status_r.get(), buf, sizeof(buf))) > 0) {
       message.append(buf, static_cast<size_t>(r));
     }
+  }
+  if (slirp) slirp->Stop();
+  if (cgroup && cgroup->OomKilled()) {
+    PrintLine(absl::StrCat("memory limit: the step used more than ",
+                           o.memory_bytes, " bytes and was killed"));
+    return kExitLimit;
   }
   if (timed_out) {
     PrintLine(absl::StrCat("timeout: the step ran longer than ",

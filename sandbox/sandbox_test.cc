@@ -1,16 +1,23 @@
 // Runs the built longshore-sandbox as the unprivileged user over a
 // busybox-static rootfs, both the way the worker does (through a parent user
 // namespace made by EnterUserNamespace, via userns_exec) and standalone.
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -199,7 +206,8 @@ TEST_P(SandboxTest, ExitStatuses) {
 TEST_P(SandboxTest, SandboxFailuresPrintOneLineAndExit125) {
   for (std::vector<std::string> args :
        {std::vector<std::string>{"--bogus", "--", "true"},
-        std::vector<std::string>{"--network", "default", "--", "true"},
+        std::vector<std::string>{"--network", "default", "--slirp4netns",
+                                 "/nonexistent/slirp4netns", "--", "true"},
         std::vector<std::string>{"--user", "nosuchuser", "--", "/bin/true"},
         std::vector<std::string>{"--lower", "/nonexistent-layer", "--",
                                  "/bin/true"}}) {
@@ -452,6 +460,184 @@ TEST_P(SandboxTest, NoDescriptorLeaksIn) {
   std::set<std::string> fds = absl::StrSplit(r.out, '\n', absl::SkipEmpty());
   // 0-2, plus the directory ls itself is reading.
   EXPECT_EQ(fds, (std::set<std::string>{"0", "1", "2", "3"})) << r.out;
+}
+
+// A non-loopback IPv4 address of this machine, for a listener the step must
+// reach through slirp4netns.
+std::string HostAddress() {
+  struct ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) return "";
+  std::string out;
+  for (struct ifaddrs* i = list; i != nullptr && out.empty(); i = i->ifa_next) {
+    if (i->ifa_addr == nullptr || i->ifa_addr->sa_family != AF_INET) continue;
+    if (i->ifa_flags & IFF_LOOPBACK) continue;
+    char buf[INET_ADDRSTRLEN];
+    auto* sin = reinterpret_cast<struct sockaddr_in*>(i->ifa_addr);
+    if (inet_ntop(AF_INET, &sin->sin_addr, buf, sizeof(buf)) != nullptr) {
+      out = buf;
+    }
+  }
+  freeifaddrs(list);
+  return out;
+}
+
+// A TCP listener that answers every connection with "hello\n" from a thread.
+class Listener {
+ public:
+  explicit Listener(const std::string& address) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {};
+    sin.sin_family = AF_INET;
+    inet_pton(AF_INET, address.c_str(), &sin.sin_addr);
+    socklen_t len = sizeof(sin);
+    if (bind(fd_, reinterpret_cast<sockaddr*>(&sin), len) != 0 ||
+        listen(fd_, 8) != 0 ||
+        getsockname(fd_, reinterpret_cast<sockaddr*>(&sin), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(sin.sin_port);
+    thread_ = std::thread([this] {
+      for (;;) {
+        int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        accepted_++;
+        (void)!write(c, "hello\n", 6);
+        close(c);
+      }
+    });
+  }
+  ~Listener() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    if (thread_.joinable()) thread_.join();
+  }
+  int port() const { return port_; }
+  int accepted() const { return accepted_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<int> accepted_{0};
+  std::thread thread_;
+};
+
+TEST_P(SandboxTest, NetworkDefaultReachesOutButNotHostLoopbackOrMetadata) {
+  const std::string host = HostAddress();
+  ASSERT_FALSE(host.empty()) << "this machine has no non-loopback IPv4 address";
+  Listener outside(host);
+  Listener loopback("127.0.0.1");
+  ASSERT_GT(outside.port(), 0);
+  ASSERT_GT(loopback.port(), 0);
+  RunResult r =
+      Sh(absl::StrCat("cat /etc/resolv.conf; ip -4 -o addr show tap0 | grep -o "
+                      "'inet [0-9./]*'; "
+                      "nc -w 3 ",
+                      host, " ", outside.port(),
+                      " </dev/null; "
+                      "nc -w 3 10.0.2.2 ",
+                      loopback.port(),
+                      " </dev/null 2>&1 | tail -n1; "
+                      "nc -w 3 169.254.169.254 80 </dev/null 2>&1 | tail -n1; "
+                      "ip route del prohibit 169.254.0.0/16 2>&1 | tail -n1"),
+         {"--network", "default"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  std::vector<std::string> lines =
+      absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 6u) << r.out;
+  EXPECT_EQ(lines[0], "nameserver 10.0.2.3");
+  EXPECT_EQ(lines[1], "inet 10.0.2.100/24");
+  EXPECT_EQ(lines[2], "hello");
+  EXPECT_THAT(lines[3], HasSubstr("Permission denied"));
+  EXPECT_THAT(lines[4], HasSubstr("Permission denied"));
+  EXPECT_THAT(lines[5], HasSubstr("Operation not permitted"));
+  EXPECT_EQ(outside.accepted(), 1);
+  EXPECT_EQ(loopback.accepted(), 0);
+}
+
+TEST_P(SandboxTest, PidsLimitStopsForks) {
+  // The inner shell dies at its first failed fork; the outer one counts.
+  RunResult r =
+      Sh("sh -c 'for i in $(seq 40); do sleep 5 & echo $! >> /tmp/pids; done'; "
+         "echo started=$(wc -l < /tmp/pids); kill $(cat /tmp/pids)",
+         {"--pids", "16"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("can't fork: Resource temporarily unavailable"));
+  // 16 tasks: the two shells and 14 sleeps, whatever uid they run as.
+  EXPECT_EQ(r.out, "started=14\n");
+}
+
+TEST_P(SandboxTest, MemoryLimitWithoutCgroupCapsAddressSpace) {
+  RunResult r =
+      Sh("dd if=/dev/zero of=/dev/null bs=128M count=1 2>&1 | head -n1; "
+         "dd if=/dev/zero of=/dev/null bs=1M count=1 2>&1 | tail -n1",
+         {"--memory", std::to_string(64 << 20)});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("out of memory")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("1+0 records out")) << r.out;
+}
+
+TEST_P(SandboxTest, DiskLimitStopsTheStep) {
+  // Many small files: only the upper-directory check can catch these.
+  RunResult r =
+      Sh("for i in $(seq 64); do dd if=/dev/zero of=/f$i bs=64k count=1 "
+         "2>/dev/null; done; sleep 20; echo not-stopped",
+         {"--disk", std::to_string(1 << 20)});
+  EXPECT_EQ(r.exit_code, 123) << r.err;
+  EXPECT_THAT(r.err, HasSubstr("longshore-sandbox: disk limit: the step wrote "
+                               "more than 1048576 bytes"));
+  EXPECT_EQ(r.out, "");
+  EXPECT_LT(r.seconds, 10);
+  auto fresh_upper = [this](const std::string& name) {
+    upper_ = absl::StrCat(step_, "/", name, "-upper");
+    work_ = absl::StrCat(step_, "/", name, "-work");
+    ASSERT_TRUE(MakeDirs(upper_).ok());
+    ASSERT_TRUE(MakeDirs(work_).ok());
+    ASSERT_TRUE(testing::ChownTree(step_, kRangeStart, kRangeStart).ok());
+  };
+  // One big file stops at the limit (RLIMIT_FSIZE), and the final check
+  // still fails the step.
+  fresh_upper("big");
+  RunResult big = Sh("dd if=/dev/zero of=/big bs=1M count=4; echo rc=$?",
+                     {"--disk", std::to_string(1 << 20)});
+  EXPECT_EQ(big.exit_code, 123) << big.err;
+  EXPECT_THAT(big.out, HasSubstr("rc=")) << big.out;
+  // Under the limit nothing happens.
+  fresh_upper("small");
+  RunResult small = Sh("dd if=/dev/zero of=/small bs=64k count=1 2>/dev/null",
+                       {"--disk", std::to_string(1 << 20)});
+  EXPECT_EQ(small.exit_code, 0) << small.err;
+}
+
+TEST_P(SandboxTest, BindAndTmpfsMounts) {
+  const std::string ro = step_ + "/ro-src", rw = step_ + "/rw-src";
+  ASSERT_TRUE(MakeDirs(ro).ok());
+  ASSERT_TRUE(MakeDirs(rw).ok());
+  ASSERT_TRUE(WriteFileAtomic(ro + "/data", "ro-data\n").ok());
+  ASSERT_TRUE(WriteFileAtomic(step_ + "/secret", "s3cret\n").ok());
+  ASSERT_TRUE(testing::ChownTree(step_, kRangeStart, kRangeStart).ok());
+  RunResult r =
+      Sh("cat /data/in/data /run/secrets/token; "
+         "echo x > /data/in/new 2>/dev/null || echo ro-refused; "
+         "echo cached > /cache/out; "
+         "echo t > /scratch/t && grep ' /scratch ' /proc/mounts | cut -d' ' "
+         "-f3,4",
+         {"--bind", ro + ":/data/in", "--bind", rw + ":/cache:rw", "--bind",
+          step_ + "/secret:/run/secrets/token", "--tmpfs", "/scratch:1048576"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "ro-data\ns3cret\nro-refused\n"
+            "tmpfs rw,nosuid,nodev,relatime,size=1024k,uid=" +
+                std::to_string(kRangeStart) +
+                ",gid=" + std::to_string(kRangeStart) + "\n")
+      << r.out;
+  auto cached = ReadFile(rw + "/out");
+  ASSERT_TRUE(cached.ok()) << cached.status();
+  EXPECT_EQ(*cached, "cached\n");
+  // Mount points made for the step are not part of its layer.
+  EXPECT_FALSE(PathExists(upper_ + "/data"));
+  EXPECT_FALSE(PathExists(upper_ + "/cache"));
+  EXPECT_FALSE(PathExists(upper_ + "/run"));
+  EXPECT_FALSE(PathExists(upper_ + "/scratch"));
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, SandboxTest,

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/limits.h"
 #include "sandbox/rootfs.h"
 
 namespace longshore::sandbox {
@@ -15,6 +16,8 @@ inline constexpr int kExitSandboxFailure = 125;
 inline constexpr int kExitNotExecutable = 126;
 inline constexpr int kExitNotFound = 127;
 inline constexpr int kExitTimeout = 124;
+// A limit stopped the step (disk, or the cgroup's OOM kill).
+inline constexpr int kExitLimit = 123;
 
 struct StepConfig {
   RootfsSpec rootfs;
@@ -23,6 +26,7 @@ struct StepConfig {
   std::vector<std::string> env;
   std::string user;
   std::vector<std::string> command;
+  StepLimits limits;
   // Compiled seccomp program; empty means none.
   std::string seccomp_program;
   // pid 1 reads one byte here once the parent has set up its user namespace

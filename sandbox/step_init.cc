@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -196,6 +197,9 @@ std::vector<std::string> ExecCandidates(const std::string& command,
   if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
     Fail(err_fd, ErrnoStatus(errno, "prctl(PR_SET_NO_NEW_PRIVS)"));
   }
+  if (int e = ApplyCommandRlimits(c.limits); e != 0) {
+    Fail(err_fd, ErrnoStatus(e, "setrlimit"));
+  }
   if (!c.seccomp_program.empty()) {
     if (int e = InstallSeccompBpf(c.seccomp_program); e != 0) {
       Fail(err_fd, ErrnoStatus(e, "seccomp(SECCOMP_SET_MODE_FILTER)"));
@@ -214,6 +218,58 @@ std::vector<std::string> ExecCandidates(const std::string& command,
   }
   Fail(err_fd, ErrnoStatus(exec_errno, "execve(%s)", c.command[0]),
        exec_errno == ENOENT ? kExitNotFound : kExitNotExecutable);
+}
+
+int64_t NowNs() {
+  struct timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t{ts.tv_sec} * 1000000000 + ts.tv_nsec;
+}
+
+// Measures the upper directory against the disk limit, at an interval that
+// keeps the walk under about 5% of one CPU (at least every 250 ms, at most
+// every 5 s). Between checks a step can overshoot by what it writes in that
+// time; RLIMIT_FSIZE caps any single file at the limit.
+class DiskCheck {
+ public:
+  DiskCheck(int upper_fd, uint64_t limit) : fd_(upper_fd), limit_(limit) {}
+
+  struct timespec NextWait() const {
+    struct timespec ts;
+    ts.tv_sec = static_cast<time_t>(interval_ns_ / 1000000000);
+    ts.tv_nsec = static_cast<long>(interval_ns_ % 1000000000);
+    return ts;
+  }
+
+  // Empty when under the limit, else the line explaining the stop.
+  std::string Check() {
+    const int64_t start = NowNs();
+    absl::StatusOr<uint64_t> used = DiskUsage(fd_, limit_);
+    const int64_t took = NowNs() - start;
+    interval_ns_ = std::clamp<int64_t>(took * 20, 250000000, 5000000000);
+    if (!used.ok()) {
+      return absl::StrCat("disk limit: ", used.status().message(),
+                          "; the step was stopped");
+    }
+    if (*used <= limit_) return "";
+    return absl::StrCat("disk limit: the step wrote more than ", limit_,
+                        " bytes to its layer and was stopped");
+  }
+
+ private:
+  int fd_;
+  uint64_t limit_;
+  int64_t interval_ns_ = 250000000;
+};
+
+// Kills every process of the step, reports `message` and exits kExitLimit.
+[[noreturn]] void StopForLimit(int err_fd, const std::string& message,
+                               const std::vector<std::string>& stubs) {
+  ::kill(-1, SIGKILL);
+  while (::waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
+  }
+  RemoveStubs(stubs);
+  FailFast(err_fd, message, kExitLimit);
 }
 
 int StatusToExitCode(int status) {
@@ -261,8 +317,21 @@ void StepInitMain(const StepConfig& c) {
   if (::sethostname(c.hostname.data(), c.hostname.size()) != 0) {
     Fail(err_fd, ErrnoStatus(errno, "sethostname(%s)", c.hostname));
   }
+  // The upper directory, measured for the disk limit: opened before
+  // pivot_root hides the host path.
+  UniqueFd upper;
+  if (c.limits.disk_bytes > 0) {
+    upper.reset(
+        ::open(c.rootfs.upper.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!upper) Fail(err_fd, ErrnoStatus(errno, "open(%s)", c.rootfs.upper));
+  }
   std::vector<std::string> stubs;
   if (absl::Status s = SetUpRootfs(c.rootfs, &stubs); !s.ok()) Fail(err_fd, s);
+  if (c.limits.pids > 0 && !c.limits.in_cgroup) {
+    if (int e = SetNamespaceTaskLimit(c.limits.pids); e != 0) {
+      Fail(err_fd, ErrnoStatus(e, "setrlimit(RLIMIT_NPROC)"));
+    }
+  }
 
   // The step's ids: 0..N-1 of this namespace, at most 65536. A worker that
   // also mapped its own uid above that range keeps it out of the step.
@@ -306,8 +375,9 @@ void StepInitMain(const StepConfig& c) {
   // earlier: a non-dumpable pid 1 would have handed the command's /proc files
   // (uid_map included) to the initial namespace's root.
   ::prctl(PR_SET_DUMPABLE, 0);
-  // The command holds the status pipe until its execve.
-  ::close(err_fd);
+  // The command holds the status pipe until its execve; pid 1 keeps it only
+  // to report a disk-limit stop.
+  if (!upper) ::close(err_fd);
 
   // The parent blocked these before clone; pid 1 takes them synchronously.
   sigset_t waited;
@@ -316,9 +386,22 @@ void StepInitMain(const StepConfig& c) {
   for (int sig : kForwardedSignals) sigaddset(&waited, sig);
   int command_status = 0;
   bool done = false;
+  DiskCheck disk(upper.get(), c.limits.disk_bytes);
   while (!done) {
     siginfo_t info;
-    int sig = ::sigwaitinfo(&waited, &info);
+    int sig;
+    if (upper) {
+      struct timespec wait = disk.NextWait();
+      sig = ::sigtimedwait(&waited, &info, &wait);
+      if (sig < 0 && errno == EAGAIN) {
+        if (std::string over = disk.Check(); !over.empty()) {
+          StopForLimit(err_fd, over, stubs);
+        }
+        continue;
+      }
+    } else {
+      sig = ::sigwaitinfo(&waited, &info);
+    }
     if (sig < 0) continue;  // EINTR
     if (sig != SIGCHLD) {
       ::kill(command, sig);
@@ -333,6 +416,13 @@ void StepInitMain(const StepConfig& c) {
         command_status = status;
         done = true;
       }
+    }
+  }
+  // What the step left in the upper directory becomes the layer: measure it
+  // once more, however recently the last check ran.
+  if (upper) {
+    if (std::string over = disk.Check(); !over.empty()) {
+      StopForLimit(err_fd, over, stubs);
     }
   }
   if (!stubs.empty()) {

@@ -40,6 +40,7 @@
 #include "worker/in_root.h"
 #include "worker/overlay_mount.h"
 #include "worker/passwd.h"
+#include "worker/run_mounts.h"
 #include "worker/sandbox_runner.h"
 
 namespace longshore::worker {
@@ -560,11 +561,27 @@ class BuildRun {
                        const StageResult& r, const v1::StepRef& ref,
                        const std::string& step_dir) {
     const dockerfile::RunStep& run = step.run;
-    if (!run.mounts.empty()) {
-      return absl::UnimplementedError(
-          absl::StrCat("RUN --mount=type=", run.mounts[0].type,
-                       " is not supported by this worker yet"));
-    }
+    // Stages a bind mount reads from, mounted read-only while the step runs.
+    std::vector<OverlayMount> stage_views;
+    MountContext mctx;
+    mctx.cache_root = opts_.work_dir + "/cache/mounts";
+    mctx.scratch_dir = step_dir;
+    mctx.context_dir = req_.context_dir;
+    mctx.stage_root = [&](int index) -> absl::StatusOr<std::string> {
+      auto it = results_.find(index);
+      if (it == results_.end()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("stage ", index, " was not built"));
+      }
+      std::string dir = absl::StrCat(step_dir, "/stage-", index);
+      RETURN_IF_ERROR(MakeDirs(dir, 0755));
+      ASSIGN_OR_RETURN(
+          OverlayMount m,
+          OverlayMount::Mount(Lowers(it->second), "", "", dir, EmptyDir()));
+      stage_views.push_back(std::move(m));
+      return dir;
+    };
+    ASSIGN_OR_RETURN(PreparedMounts mounts, PrepareRunMounts(run.mounts, mctx));
     if (!run.heredoc_files.empty()) {
       return absl::UnimplementedError(
           "RUN with a heredoc script file is not supported by this worker yet");
@@ -592,6 +609,17 @@ class BuildRun {
     inv.argv = run.argv;
     inv.seccomp_bpf = opts_.seccomp_bpf;
     inv.timeout_seconds = opts_.step_timeout_seconds;
+    auto limit = [&](const char* flag, int64_t value) {
+      if (value <= 0) return;
+      inv.extra_args.push_back(flag);
+      inv.extra_args.push_back(std::to_string(value));
+    };
+    limit("--memory", opts_.step_memory_bytes);
+    limit("--pids", opts_.step_pids);
+    limit("--disk", opts_.step_disk_bytes);
+    limit("--nofile", opts_.step_nofile);
+    inv.extra_args.insert(inv.extra_args.end(), mounts.sandbox_args.begin(),
+                          mounts.sandbox_args.end());
     auto on_output = [&](OutputStream stream, absl::string_view data) {
       v1::BuildEvent ev;
       ev.set_time_unix_nanos(NowNanos());
@@ -610,6 +638,10 @@ class BuildRun {
           absl::StrCat("sandbox setup failed: ", o.setup_error));
     }
     std::string shown = absl::StrJoin(run.argv, " ");
+    if (!o.limit_error.empty()) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("process \"", shown, "\" was stopped: ", o.limit_error));
+    }
     if (o.timed_out) {
       return absl::DeadlineExceededError(
           absl::StrCat("process \"", shown, "\" did not complete within ",

@@ -31,8 +31,13 @@ struct ExecutorOptions {
   std::string worker_id;
   int step_timeout_seconds = 3600;
   // What a RUN without --network gets, and which modes a step may ask for.
-  std::string default_network = "none";
+  std::string default_network = "default";
   bool allow_host_network = false;
+  // Per-step limits handed to the sandbox; 0 leaves one unset.
+  int64_t step_memory_bytes = 0;
+  int64_t step_pids = 0;
+  int64_t step_disk_bytes = 0;
+  int64_t step_nofile = 0;
 };
 
 struct BuildRequest {

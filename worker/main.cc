@@ -32,8 +32,18 @@ ABSL_FLAG(std::vector<std::string>, labels, {},
 ABSL_FLAG(std::string, sandbox, "",
           "Path of longshore-sandbox (default: beside this binary).");
 ABSL_FLAG(int, step_timeout, 3600, "Seconds a RUN step may take.");
-ABSL_FLAG(std::string, network_default, "none",
-          "Network of a RUN step without --network: none or default.");
+ABSL_FLAG(std::string, network_default, "default",
+          "Network of a RUN step without --network: default (outbound "
+          "through slirp4netns, host loopback and cloud metadata "
+          "unreachable) or none.");
+ABSL_FLAG(int64_t, step_memory, 0,
+          "Memory a RUN step may use, in bytes (0: unlimited).");
+ABSL_FLAG(int64_t, step_pids, 4096,
+          "Processes a RUN step may have at once (0: unlimited).");
+ABSL_FLAG(int64_t, step_disk, 0,
+          "Bytes a RUN step may write to its layer (0: unlimited).");
+ABSL_FLAG(int64_t, step_nofile, 0,
+          "Open files per process of a RUN step (0: the sandbox's default).");
 ABSL_FLAG(bool, allow_host_network, false,
           "Allow RUN --network=host (the step shares the worker's network).");
 ABSL_FLAG(bool, allow_root, false,
@@ -85,6 +95,10 @@ int main(int argc, char** argv) {
   config.step_timeout_seconds = absl::GetFlag(FLAGS_step_timeout);
   config.network_default = absl::GetFlag(FLAGS_network_default);
   config.allow_host_network = absl::GetFlag(FLAGS_allow_host_network);
+  config.step_memory_bytes = absl::GetFlag(FLAGS_step_memory);
+  config.step_pids = absl::GetFlag(FLAGS_step_pids);
+  config.step_disk_bytes = absl::GetFlag(FLAGS_step_disk);
+  config.step_nofile = absl::GetFlag(FLAGS_step_nofile);
   config.cache_repo = absl::GetFlag(FLAGS_cache_repo);
   config.insecure_registries = absl::GetFlag(FLAGS_insecure_registry);
   config.registry_ca_file = absl::GetFlag(FLAGS_registry_ca);

@@ -145,7 +145,8 @@ absl::StatusOr<SandboxOutcome> RunSandbox(
   } else {
     outcome.exit_code = WEXITSTATUS(status);
   }
-  // 124 and 125 are the sandbox's own codes only when it said so on stderr; a
+  // 123, 124 and 125 are the sandbox's own codes only when it said so on
+  // stderr; a
   // command may exit with either value itself.
   std::string sandbox_line;
   for (absl::string_view line : absl::StrSplit(err_tail, '\n')) {
@@ -156,6 +157,7 @@ absl::StatusOr<SandboxOutcome> RunSandbox(
   if (!sandbox_line.empty()) {
     if (outcome.exit_code == 124) outcome.timed_out = true;
     if (outcome.exit_code == 125) outcome.setup_error = sandbox_line;
+    if (outcome.exit_code == 123) outcome.limit_error = sandbox_line;
   }
   return outcome;
 }

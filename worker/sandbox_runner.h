@@ -35,6 +35,7 @@ struct SandboxOutcome {
   bool timed_out = false;   // the sandbox's timeout fired (exit 124)
   bool cancelled = false;   // `cancel` was set and the step was killed
   std::string setup_error;  // exit 125: the sandbox's one-line reason
+  std::string limit_error;  // exit 123: which limit stopped the step
 };
 
 enum class OutputStream { kStdout = 1, kStderr = 2 };

@@ -21,7 +21,11 @@ struct WorkerConfig {
   std::string metrics_listen;  // empty: no metrics endpoint
   std::vector<std::pair<std::string, std::string>> labels;
   int step_timeout_seconds = 3600;
-  std::string network_default = "none";
+  std::string network_default = "default";
+  int64_t step_memory_bytes = 0;
+  int64_t step_pids = 0;
+  int64_t step_disk_bytes = 0;
+  int64_t step_nofile = 0;
   bool allow_host_network = false;
   // REGISTRY/REPO of the layer cache shared by every worker of the farm;
   // empty keeps the cache local.

@@ -11,17 +11,12 @@ need ip iproute2
 need slirp4netns
 farm_start_scheduler
 
-# Limits for every step of this worker. The worker has no flags for them yet,
-# so a wrapper in place of longshore-sandbox adds them to each invocation.
+# Limits for every step of this worker, set with the worker's own flags.
 PIDS_LIMIT=128
 MEMORY_LIMIT=$((256 << 20))
 DISK_LIMIT=$((32 << 20))
-cat >"$FARM_DIR/bin/sandbox-with-limits" <<WRAPPER
-#!/bin/sh
-exec "$FARM_DIR/bin/longshore-sandbox" --pids $PIDS_LIMIT --memory $MEMORY_LIMIT --disk $DISK_LIMIT "\$@"
-WRAPPER
-chmod 0755 "$FARM_DIR/bin/sandbox-with-limits"
-farm_start_worker w1 --sandbox "$FARM_DIR/bin/sandbox-with-limits"
+farm_start_worker w1 --step-pids "$PIDS_LIMIT" --step-memory "$MEMORY_LIMIT" \
+  --step-disk "$DISK_LIMIT"
 WORKER_PID=$(pgrep -u "$FARM_USER" -f "longshore-worker.*--worker-id w1" | head -n1)
 [[ -n "$WORKER_PID" ]] || fail "worker w1's pid not found"
 
@@ -46,7 +41,7 @@ build() {
     "$@" 2>"$FARM_DIR/$name.log"
 }
 
-# ---- 1. Isolation: network none (the worker's default).
+# ---- 1. Isolation, with RUN --network=none.
 HOST_PATH="$FARM_DIR/work-w1"
 cat >"$ctx/Dockerfile" <<'DOCKERFILE'
 FROM scratch
@@ -56,7 +51,7 @@ RUN ["/bin/busybox", "--install", "-s", "/bin"]
 ARG WORKER_PID
 ARG HOST_PATH
 ARG SCHED_PORT
-RUN /bin/probe mount remount_rw umount_mask unshare_user unshare_mount \
+RUN --network=none /bin/probe mount remount_rw umount_mask unshare_user unshare_mount \
       clone_newuser clone3 open_pid1_ns setns ptrace_pid1 \
       process_vm_writev_pid1 kill_outside=$WORKER_PID write_pid1_exe \
       write_self_exe pid1_root pid1_environ proc_sys_write sysrq_trigger \
@@ -66,8 +61,8 @@ RUN /bin/probe mount remount_rw umount_mask unshare_user unshare_mount \
       chroot_escape=$HOST_PATH host_path=$HOST_PATH fd_leak environ dev_tty \
       tiocsti connect=1.1.1.1:80 connect=127.0.0.1:$SCHED_PORT \
       forkbomb memory=1024
-RUN cp /bin/probe /bin/probe-suid && chmod 4755 /bin/probe-suid && \
-    setsid sleep 4242 & (sleep 4243 &) ; echo daemons-started
+RUN cp /bin/probe /bin/probe-suid && chmod 4755 /bin/probe-suid
+RUN setsid sleep 4242 & (sleep 4243 &) ; echo daemons-started
 USER 1000:1000
 RUN /bin/probe-suid euid
 DOCKERFILE
@@ -153,11 +148,12 @@ cat >"$ctx/Dockerfile" <<'DOCKERFILE'
 FROM scratch
 COPY busybox /bin/busybox
 COPY probe /bin/probe
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
 ARG SCHED_PORT
 ARG OUT
-RUN --network=default ["/bin/probe", "connect=10.0.2.2:${SCHED_PORT}"]
-RUN --network=default ["/bin/probe", "connect=169.254.169.254:80", "af_packet"]
-RUN --network=default ["/bin/probe", "connect=${OUT}"]
+RUN --network=default /bin/probe connect=10.0.2.2:$SCHED_PORT
+RUN --network=default /bin/probe connect=169.254.169.254:80 af_packet
+RUN --network=default /bin/probe connect=$OUT
 DOCKERFILE
 build network --build-arg "SCHED_PORT=$SCHED_PORT" --build-arg "OUT=$HOST_IP:$OUT_PORT" "$ctx" ||
   { cat "$FARM_DIR/network.log" >&2; fail "network build failed"; }
@@ -196,14 +192,14 @@ COPY payload /rel/payload2
 WORKDIR /abs/wd
 RUN ["/bin/busybox", "touch", "from-run"]
 DOCKERFILE
-build symlinks "$ctx" || { cat "$FARM_DIR/symlinks.log" >&2; fail "symlinks build failed"; }
+build symlinks -t escape/symlinks:latest "$ctx" || { cat "$FARM_DIR/symlinks.log" >&2; fail "symlinks build failed"; }
 leaked=$(ls -A "$hostdir")
 [[ -z "$leaked" ]] || fail "writes through image symlinks reached the host: $leaked"
 mkdir "$FARM_DIR/symlinks-oci"
 tar -xf "$FARM_DIR/symlinks.tar" -C "$FARM_DIR/symlinks-oci"
-umoci unpack --image "$FARM_DIR/symlinks-oci:latest" "$FARM_DIR/symlinks-bundle" >/dev/null 2>&1 ||
-  umoci unpack --image "$FARM_DIR/symlinks-oci" "$FARM_DIR/symlinks-bundle" >/dev/null 2>&1 ||
-  fail "umoci could not unpack the symlinks image"
+ref=$(jq -r '.manifests[0].annotations["org.opencontainers.image.ref.name"]' "$FARM_DIR/symlinks-oci/index.json")
+umoci unpack --image "$FARM_DIR/symlinks-oci:$ref" "$FARM_DIR/symlinks-bundle" >"$FARM_DIR/umoci.log" 2>&1 ||
+  { cat "$FARM_DIR/umoci.log" >&2; fail "umoci could not unpack the symlinks image"; }
 rootfs="$FARM_DIR/symlinks-bundle/rootfs"
 [[ -f "$rootfs$hostdir/payload" && -f "$rootfs$hostdir/payload2" && -f "$rootfs$hostdir/wd/from-run" ]] ||
   fail "COPY/WORKDIR through image symlinks did not land inside the image: $(cd "$rootfs" && find . | head -20)"
@@ -219,6 +215,7 @@ RUN ["/bin/busybox", "sh", "-c", "echo CWD=$(/bin/busybox pwd -P); /bin/busybox 
 DOCKERFILE
 rc=0
 build workdir "$ctx" || rc=$?
+echo "WORKDIR /proc/self/fd/3: build exit $rc; $(grep -E '^#[0-9]+ (ERROR|[0-9.]+ CWD=)' "$FARM_DIR/workdir.log" | head -n1)"
 if [[ $rc -eq 0 ]]; then
   grep -q "CWD=/proc/self/fd/3$" "$FARM_DIR/workdir.log" ||
     fail "WORKDIR /proc/self/fd/3 resolved elsewhere: $(grep CWD= "$FARM_DIR/workdir.log")"

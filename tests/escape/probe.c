@@ -7,10 +7,13 @@
 //
 //   probe NAME[=ARG] ...
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/bpf.h>
 #include <linux/perf_event.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -29,9 +32,6 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
-#include <dirent.h>
-#include <netinet/in.h>
-#include <arpa/inet.h>
 #include <unistd.h>
 
 #ifndef AF_VSOCK
@@ -47,34 +47,62 @@ static int result_fd_ = -1;
 
 static const char* ErrName(int e) {
   switch (e) {
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case ESRCH: return "ESRCH";
-    case EIO: return "EIO";
-    case ENXIO: return "ENXIO";
-    case EBADF: return "EBADF";
-    case EAGAIN: return "EAGAIN";
-    case ENOMEM: return "ENOMEM";
-    case EACCES: return "EACCES";
-    case EFAULT: return "EFAULT";
-    case EBUSY: return "EBUSY";
-    case EEXIST: return "EEXIST";
-    case ENOTDIR: return "ENOTDIR";
-    case EINVAL: return "EINVAL";
-    case ETXTBSY: return "ETXTBSY";
-    case EFBIG: return "EFBIG";
-    case ENOSPC: return "ENOSPC";
-    case EROFS: return "EROFS";
-    case ENOTTY: return "ENOTTY";
-    case ENOSYS: return "ENOSYS";
-    case ELOOP: return "ELOOP";
-    case EAFNOSUPPORT: return "EAFNOSUPPORT";
-    case ENETUNREACH: return "ENETUNREACH";
-    case EHOSTUNREACH: return "EHOSTUNREACH";
-    case ECONNREFUSED: return "ECONNREFUSED";
-    case ETIMEDOUT: return "ETIMEDOUT";
-    case EOPNOTSUPP: return "EOPNOTSUPP";
-    case EXDEV: return "EXDEV";
+    case EPERM:
+      return "EPERM";
+    case ENOENT:
+      return "ENOENT";
+    case ESRCH:
+      return "ESRCH";
+    case EIO:
+      return "EIO";
+    case ENXIO:
+      return "ENXIO";
+    case EBADF:
+      return "EBADF";
+    case EAGAIN:
+      return "EAGAIN";
+    case ENOMEM:
+      return "ENOMEM";
+    case EACCES:
+      return "EACCES";
+    case EFAULT:
+      return "EFAULT";
+    case EBUSY:
+      return "EBUSY";
+    case EEXIST:
+      return "EEXIST";
+    case ENOTDIR:
+      return "ENOTDIR";
+    case EINVAL:
+      return "EINVAL";
+    case ETXTBSY:
+      return "ETXTBSY";
+    case EFBIG:
+      return "EFBIG";
+    case ENOSPC:
+      return "ENOSPC";
+    case EROFS:
+      return "EROFS";
+    case ENOTTY:
+      return "ENOTTY";
+    case ENOSYS:
+      return "ENOSYS";
+    case ELOOP:
+      return "ELOOP";
+    case EAFNOSUPPORT:
+      return "EAFNOSUPPORT";
+    case ENETUNREACH:
+      return "ENETUNREACH";
+    case EHOSTUNREACH:
+      return "EHOSTUNREACH";
+    case ECONNREFUSED:
+      return "ECONNREFUSED";
+    case ETIMEDOUT:
+      return "ETIMEDOUT";
+    case EOPNOTSUPP:
+      return "EOPNOTSUPP";
+    case EXDEV:
+      return "EXDEV";
     default: {
       static char buf[32];
       snprintf(buf, sizeof(buf), "errno%d", e);
@@ -94,7 +122,9 @@ static const char* RemountRw(void) {
   return R(mount(NULL, "/proc/sys", NULL, MS_REMOUNT | MS_BIND, NULL));
 }
 // Unmount the /dev/null mask over /proc/kcore to reveal the real file.
-static const char* Umount(void) { return R(umount2("/proc/kcore", MNT_DETACH)); }
+static const char* Umount(void) {
+  return R(umount2("/proc/kcore", MNT_DETACH));
+}
 static const char* UnshareUser(void) { return R(unshare(CLONE_NEWUSER)); }
 static const char* UnshareMount(void) { return R(unshare(CLONE_NEWNS)); }
 static const char* CloneNewUser(void) {
@@ -140,7 +170,9 @@ static const char* Pid1Environ(void) {
 static const char* ProcSys(void) {
   return R(open("/proc/sys/kernel/hostname", O_WRONLY));
 }
-static const char* Sysrq(void) { return R(open("/proc/sysrq-trigger", O_WRONLY)); }
+static const char* Sysrq(void) {
+  return R(open("/proc/sysrq-trigger", O_WRONLY));
+}
 static const char* SysWrite(void) {
   return R(open("/sys/kernel/profiling", O_WRONLY));
 }
