@@ -932,8 +932,24 @@ class BuildRun {
 BuildOutcome BuildExecutor::Execute(const BuildRequest& req,
                                     BuildEventSink* sink,
                                     const std::atomic<bool>* cancel) {
-  BuildRun run(opts_, store_, cache_, registry_, req, sink, cancel);
-  return run.Run();
+  BuildOutcome outcome;
+  {
+    BuildRun run(opts_, store_, cache_, registry_, req, sink, cancel);
+    outcome = run.Run();
+  }
+  // The build's leases are gone; what other builds use stays leased.
+  if (opts_.store_budget_bytes > 0) {
+    auto gc = store_->GarbageCollect(opts_.store_budget_bytes);
+    if (!gc.ok()) {
+      LS_LOG(WARNING) << "garbage collection: " << gc.status();
+    } else if (gc->blobs_removed + gc->snapshots_removed > 0) {
+      LS_LOG(INFO) << "garbage collection freed " << gc->bytes_freed
+                   << " bytes (" << gc->blobs_removed << " blobs, "
+                   << gc->snapshots_removed << " snapshots); "
+                   << gc->bytes_remaining << " bytes remain";
+    }
+  }
+  return outcome;
 }
 
 }  // namespace longshore::worker

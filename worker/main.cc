@@ -42,6 +42,9 @@ ABSL_FLAG(int64_t, step_pids, 4096,
           "Processes a RUN step may have at once (0: unlimited).");
 ABSL_FLAG(int64_t, step_disk, 0,
           "Bytes a RUN step may write to its layer (0: unlimited).");
+ABSL_FLAG(int64_t, store_budget, 0,
+          "Bytes of layers and snapshots to keep; after each build the least "
+          "recently used ones no build is using are removed (0: keep all).");
 ABSL_FLAG(int64_t, step_nofile, 0,
           "Open files per process of a RUN step (0: the sandbox's default).");
 ABSL_FLAG(bool, allow_host_network, false,
@@ -99,6 +102,7 @@ int main(int argc, char** argv) {
   config.step_pids = absl::GetFlag(FLAGS_step_pids);
   config.step_disk_bytes = absl::GetFlag(FLAGS_step_disk);
   config.step_nofile = absl::GetFlag(FLAGS_step_nofile);
+  config.store_budget_bytes = absl::GetFlag(FLAGS_store_budget);
   config.cache_repo = absl::GetFlag(FLAGS_cache_repo);
   config.insecure_registries = absl::GetFlag(FLAGS_insecure_registry);
   config.registry_ca_file = absl::GetFlag(FLAGS_registry_ca);

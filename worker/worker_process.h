@@ -26,6 +26,7 @@ struct WorkerConfig {
   int64_t step_pids = 0;
   int64_t step_disk_bytes = 0;
   int64_t step_nofile = 0;
+  int64_t store_budget_bytes = 0;
   bool allow_host_network = false;
   // REGISTRY/REPO of the layer cache shared by every worker of the farm;
   // empty keeps the cache local.

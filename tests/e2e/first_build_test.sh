@@ -56,6 +56,19 @@ grep -q 'building on worker w1' "$FARM_DIR/build.log" || fail "build was not ass
   { cat "$FARM_DIR/again.log" >&2; fail "rebuild did not report both steps CACHED"; }
 tar -tf "$FARM_DIR/again.tar" | grep -q '^index.json$' || fail "type=oci tar lacks index.json"
 
+# A worker with a tiny store budget collects its layers after each build, and
+# builds again from scratch (a cache record without its blob is a miss).
+"$LONGSHORE" drain w1 >/dev/null
+farm_start_worker w2 --store-budget 1
+for i in 1 2; do
+  "$LONGSHORE" build --progress=plain --output "type=oci,dest=$FARM_DIR/gc$i.tar" \
+    "$ctx" 2>"$FARM_DIR/gc$i.log" || { cat "$FARM_DIR/gc$i.log" >&2; fail "gc build $i failed"; }
+  grep -q 'building on worker w2' "$FARM_DIR/gc$i.log" || fail "gc build $i not on w2"
+  grep -q ' CACHED$' "$FARM_DIR/gc$i.log" && fail "gc build $i used layers the budget removed"
+  left=$(find "$FARM_DIR/work-w2/store/blobs" -type f | wc -l)
+  [[ $left -eq 0 ]] || fail "$left blobs left in a store with a 1-byte budget"
+done
+
 # Nothing of the steps is left mounted on the machine.
 if grep -q "$FARM_DIR" /proc/mounts; then
   fail "mounts left behind: $(grep "$FARM_DIR" /proc/mounts)"
