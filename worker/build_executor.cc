@@ -11,6 +11,8 @@
 #include <map>
 #include <optional>
 #include <regex>
+#include <set>
+#include <thread>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/numbers.h"
@@ -18,6 +20,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/errno_status.h"
 #include "common/file_util.h"
@@ -143,14 +146,20 @@ class BuildRun {
   }
 
  private:
+  // Records the build's failure (the first one wins when stages run in
+  // parallel) and stops the other stages.
   absl::Status Fail(absl::Status s, const v1::StepRef& step, int line) {
-    failure_.status = s;
-    failure_.step = step;
-    failure_.line = line;
+    absl::MutexLock l(&mu_);
+    if (failure_.status.ok()) {
+      failure_.status = s;
+      failure_.step = step;
+      failure_.line = line;
+    }
+    stop_ = true;
     return s;
   }
 
-  bool Cancelled() const { return cancel_ != nullptr && *cancel_; }
+  bool Cancelled() const { return stop_ || (cancel_ != nullptr && *cancel_); }
 
   absl::Status Build(BuildOutcome* out) {
     const v1::BuildSpec& spec = req_.spec;
@@ -178,26 +187,90 @@ class BuildRun {
     plan_ = std::move(*plan);
     CountSteps();
 
-    for (int stage_index : plan_.order) {
-      if (Cancelled()) return absl::CancelledError("build cancelled");
-      RETURN_IF_ERROR(BuildStage(stage_index));
+    RETURN_IF_ERROR(BuildStages());
+    StageResult final_stage;
+    {
+      absl::MutexLock l(&mu_);
+      final_stage = results_.at(plan_.target);
     }
-    const StageResult& final_stage = results_.at(plan_.target);
     return Export(final_stage, out);
   }
 
+  // Runs every needed stage as soon as the stages it reads from are built, so
+  // independent stages run in parallel. Returns the first failure.
+  absl::Status BuildStages() {
+    std::map<int, std::set<int>> waits_for;
+    std::set<int> needed(plan_.order.begin(), plan_.order.end());
+    for (int i : plan_.order) {
+      const dockerfile::Stage& st = plan_.stages[i];
+      std::set<int>& deps = waits_for[i];
+      if (st.base.kind == dockerfile::BaseRef::kStage)
+        deps.insert(st.base.stage);
+      for (int d : st.depends_on) {
+        if (needed.count(d)) deps.insert(d);
+      }
+    }
+    std::set<int> started, finished;
+    std::map<int, absl::Status> statuses;
+    std::vector<std::thread> threads;
+    absl::Mutex done_mu;
+    absl::CondVar done_cv;
+    absl::MutexLock l(&done_mu);
+    while (finished.size() < plan_.order.size()) {
+      bool stopping = Cancelled();
+      if (!stopping) {
+        for (int i : plan_.order) {
+          if (started.count(i)) continue;
+          bool ready = true;
+          for (int d : waits_for[i]) ready = ready && finished.count(d) > 0;
+          if (!ready) continue;
+          started.insert(i);
+          threads.emplace_back(
+              [this, i, &done_mu, &done_cv, &finished, &statuses] {
+                absl::Status s = BuildStage(i);
+                absl::MutexLock dl(&done_mu);
+                statuses[i] = s;
+                finished.insert(i);
+                done_cv.SignalAll();
+              });
+        }
+      }
+      if (started.size() == finished.size()) break;  // nothing left to wait for
+      done_cv.Wait(&done_mu);
+    }
+    done_mu.Unlock();
+    for (auto& t : threads) t.join();
+    done_mu.Lock();
+    {
+      absl::MutexLock fl(&mu_);
+      if (!failure_.status.ok()) return failure_.status;
+    }
+    for (const auto& [i, s] : statuses) {
+      if (!s.ok()) return s;
+    }
+    if (finished.size() < plan_.order.size()) {
+      return absl::CancelledError("build cancelled");
+    }
+    return absl::OkStatus();
+  }
+
+  // Numbers the steps in plan order up front, so parallel stages show the
+  // same numbers on every run.
   void CountSteps() {
     total_ = 0;
     for (int i : plan_.order) {
       const auto& st = plan_.stages[i];
-      if (st.base.kind == dockerfile::BaseRef::kImage) ++total_;
+      if (st.base.kind == dockerfile::BaseRef::kImage) {
+        step_numbers_[st.from] = ++total_;
+      }
       for (const auto* n : st.instructions) {
         if (n->cmd == "run" || n->cmd == "copy" || n->cmd == "add" ||
             n->cmd == "workdir") {
-          ++total_;
+          step_numbers_[n] = ++total_;
         }
       }
     }
+    index_ = total_;
   }
 
   v1::StepRef MakeStep(const dockerfile::Stage& st, const dockerfile::Node& n) {
@@ -208,7 +281,14 @@ class BuildRun {
       ref.set_stage(st.name.empty() ? absl::StrCat("stage-", st.index)
                                     : st.name);
     }
-    ref.set_index(++index_);
+    auto number = step_numbers_.find(&n);
+    if (number != step_numbers_.end()) {
+      ref.set_index(number->second);
+    } else {
+      // A base image's ONBUILD trigger: numbered after the planned steps.
+      absl::MutexLock l(&mu_);
+      ref.set_index(++index_);
+    }
     ref.set_total(total_);
     ref.set_instruction(n.original);
     ref.set_line(n.start_line);
@@ -248,8 +328,11 @@ class BuildRun {
   // Pulls `ref` (once per build) and returns it as a stage's starting point.
   absl::StatusOr<StageResult> BaseImage(const std::string& ref_text,
                                         const std::string& platform) {
-    auto cached = base_images_.find(ref_text + "|" + platform);
-    if (cached != base_images_.end()) return cached->second;
+    {
+      absl::MutexLock l(&mu_);
+      auto cached = base_images_.find(ref_text + "|" + platform);
+      if (cached != base_images_.end()) return cached->second;
+    }
     ASSIGN_OR_RETURN(image::Reference ref, image::ParseReference(ref_text));
     image::PullOptions popts;
     std::vector<std::string> parts = absl::StrSplit(platform, '/');
@@ -270,8 +353,11 @@ class BuildRun {
       layer.diff_id = pulled.diff_ids[i];
       ASSIGN_OR_RETURN(layer.snapshot, EnsureSnapshot(layer));
       r.layers.push_back(std::move(layer));
+    }
+    absl::MutexLock l(&mu_);
+    for (const auto& layer : pulled.layers) {
       // Pushing to the same registry can mount these instead of uploading.
-      blob_sources_.emplace(pulled.layers[i].digest, pulled.ref);
+      blob_sources_.emplace(layer.digest, pulled.ref);
     }
     base_images_[ref_text + "|" + platform] = r;
     return r;
@@ -284,9 +370,11 @@ class BuildRun {
       case dockerfile::BaseRef::kScratch:
         r.cache_key = KeyOf({"scratch", st.platform});
         break;
-      case dockerfile::BaseRef::kStage:
+      case dockerfile::BaseRef::kStage: {
+        absl::MutexLock l(&mu_);
         r = results_.at(st.base.stage);
         break;
+      }
       case dockerfile::BaseRef::kImage: {
         v1::StepRef ref = MakeStep(st, *st.from);
         EmitStarted(ref);
@@ -320,6 +408,7 @@ class BuildRun {
       RETURN_IF_ERROR(RunStep(st, *node, *step, &r));
       r.config = eval.config();
     }
+    absl::MutexLock l(&mu_);
     results_[stage_index] = std::move(r);
     return absl::OkStatus();
   }
@@ -568,16 +657,21 @@ class BuildRun {
     mctx.scratch_dir = step_dir;
     mctx.context_dir = req_.context_dir;
     mctx.stage_root = [&](int index) -> absl::StatusOr<std::string> {
-      auto it = results_.find(index);
-      if (it == results_.end()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("stage ", index, " was not built"));
+      StageResult stage;
+      {
+        absl::MutexLock l(&mu_);
+        auto it = results_.find(index);
+        if (it == results_.end()) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("stage ", index, " was not built"));
+        }
+        stage = it->second;
       }
       std::string dir = absl::StrCat(step_dir, "/stage-", index);
       RETURN_IF_ERROR(MakeDirs(dir, 0755));
       ASSIGN_OR_RETURN(
           OverlayMount m,
-          OverlayMount::Mount(Lowers(it->second), "", "", dir, EmptyDir()));
+          OverlayMount::Mount(Lowers(stage), "", "", dir, EmptyDir()));
       stage_views.push_back(std::move(m));
       return dir;
     };
@@ -631,7 +725,9 @@ class BuildRun {
       log->set_data(std::string(data));
       sink_->Emit(ev);
     };
-    ASSIGN_OR_RETURN(SandboxOutcome o, RunSandbox(inv, on_output, cancel_));
+    ASSIGN_OR_RETURN(SandboxOutcome o, RunSandbox(inv, on_output, [this] {
+                       return Cancelled();
+                     }));
     if (o.cancelled) return absl::CancelledError("build cancelled");
     if (!o.setup_error.empty()) {
       return absl::InternalError(
@@ -693,12 +789,14 @@ class BuildRun {
       pulled = std::move(*base);
       from = &pulled;
     } else {
+      absl::MutexLock l(&mu_);
       auto it = results_.find(c.from_stage);
       if (it == results_.end()) {
         return absl::FailedPreconditionError(
             absl::StrCat("COPY --from=", c.from, ": stage was not built"));
       }
-      from = &it->second;
+      pulled = it->second;
+      from = &pulled;
     }
     RETURN_IF_ERROR(MakeDirs(mount_dir, 0755));
     ASSIGN_OR_RETURN(
@@ -880,7 +978,10 @@ class BuildRun {
             refs.push_back(std::move(ref));
           }
           image::PushOptions popts;
-          popts.blob_sources = blob_sources_;
+          {
+            absl::MutexLock l(&mu_);
+            popts.blob_sources = blob_sources_;
+          }
           auto pushed =
               image::PushImage(*registry_, *store_, manifest, refs, popts);
           if (!pushed.ok()) {
@@ -917,14 +1018,19 @@ class BuildRun {
   std::string tmp_;
   dockerfile::ParsedDockerfile df_;
   dockerfile::BuildPlan plan_;
-  std::map<int, StageResult> results_;
-  std::map<std::string, StageResult> base_images_;  // by "ref|platform"
-  std::map<std::string, image::Reference> blob_sources_;
+  std::map<int, StageResult> results_ ABSL_GUARDED_BY(mu_);
+  // by "ref|platform"
+  std::map<std::string, StageResult> base_images_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, image::Reference> blob_sources_ ABSL_GUARDED_BY(mu_);
   std::optional<int64_t> source_date_epoch_;
   int total_ = 0;
-  int index_ = 0;
-  int mounts_ = 0;
-  StepFailure failure_;
+  // Guards what parallel stages share.
+  absl::Mutex mu_;
+  std::map<const dockerfile::Node*, int> step_numbers_;
+  int index_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<int> mounts_{0};
+  std::atomic<bool> stop_{false};
+  StepFailure failure_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

@@ -49,7 +49,7 @@ std::vector<std::string> SandboxArgv(const SandboxInvocation& inv) {
 absl::StatusOr<SandboxOutcome> RunSandbox(
     const SandboxInvocation& inv,
     const std::function<void(OutputStream, absl::string_view)>& on_output,
-    const std::atomic<bool>* cancel) {
+    const std::function<bool()>& cancelled) {
   int out_pipe[2], err_pipe[2];
   if (pipe2(out_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
   UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]);
@@ -102,7 +102,7 @@ absl::StatusOr<SandboxOutcome> RunSandbox(
   auto kill_deadline = std::chrono::steady_clock::time_point::max();
   char buf[1 << 16];
   while (open_fds > 0) {
-    if (cancel != nullptr && *cancel && !killed) {
+    if (!killed && cancelled && cancelled()) {
       killed = true;
       outcome.cancelled = true;
       // The sandbox turns SIGTERM into a kill of its whole pid namespace.

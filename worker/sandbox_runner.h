@@ -41,12 +41,12 @@ struct SandboxOutcome {
 enum class OutputStream { kStdout = 1, kStderr = 2 };
 
 // Spawns the sandbox, calls `on_output` with each chunk of stdout/stderr as it
-// arrives (from this thread), and waits for it. Setting `*cancel` kills the
-// step.
+// arrives (from this thread), and waits for it. When `cancelled` (polled every
+// 100 ms) returns true, the step is killed.
 absl::StatusOr<SandboxOutcome> RunSandbox(
     const SandboxInvocation& inv,
     const std::function<void(OutputStream, absl::string_view)>& on_output,
-    const std::atomic<bool>* cancel);
+    const std::function<bool()>& cancelled);
 
 // The argv passed to the sandbox for `inv` (exposed for tests and debugging:
 // the worker logs it so a user can reproduce a step by hand).
