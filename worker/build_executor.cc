@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -810,6 +811,16 @@ class BuildRun {
 
   absl::StatusOr<std::string> SourceChecksum(const dockerfile::CopyStep& c,
                                              const StageResult& r) {
+    for (const auto& src : c.sources) {
+      if (c.add && (absl::StartsWith(src, "http://") ||
+                    absl::StartsWith(src, "https://") ||
+                    absl::StartsWith(src, "git@"))) {
+        return absl::UnimplementedError(absl::StrCat(
+            "ADD ", src,
+            ": remote sources are not supported yet; download in a RUN step "
+            "or use a local file"));
+      }
+    }
     Sha256 h;
     for (const auto& f : c.inline_files) {
       h.Update(f.name);
@@ -901,7 +912,8 @@ class BuildRun {
       o.uid = owner.first;
       o.gid = owner.second;
       o.mode = mode;
-      o.add = c.add;
+      o.add = c.add && c.unpack;
+      o.chown_given = !c.chown.empty();
       o.instruction = c.add ? "ADD" : "COPY";
       RETURN_IF_ERROR(CopyFiles(o));
     }

@@ -18,6 +18,7 @@
 #include "common/file_util.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
+#include "worker/archive_extract.h"
 #include "worker/in_root.h"
 
 namespace longshore::worker {
@@ -239,23 +240,6 @@ absl::Status ChecksumEntry(int dir, const std::string& name,
   return absl::OkStatus();
 }
 
-bool IsArchive(int fd) {
-  unsigned char magic[262] = {};
-  ssize_t n = pread(fd, magic, sizeof(magic), 0);
-  if (n >= 2 && magic[0] == 0x1f && magic[1] == 0x8b) return true;  // gzip
-  if (n >= 3 && magic[0] == 'B' && magic[1] == 'Z' && magic[2] == 'h') {
-    return true;
-  }
-  if (n >= 6 && memcmp(magic,
-                       "\xfd"
-                       "7zXZ",
-                       5) == 0)
-    return true;
-  if (n >= 4 && memcmp(magic, "\x28\xb5\x2f\xfd", 4) == 0) return true;
-  if (n >= 262 && memcmp(magic + 257, "ustar", 5) == 0) return true;
-  return false;
-}
-
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> ExpandSource(int src_root_fd,
@@ -365,11 +349,16 @@ absl::Status CopyFiles(const CopyOptions& o) {
           copier.CopyDirContents(src.get(), dst_dir.get(), display));
       continue;
     }
-    if (o.add && S_ISREG(st.st_mode) && IsArchive(src.get())) {
-      return absl::UnimplementedError(absl::StrCat(
-          "ADD ", display,
-          ": extracting local archives is not supported yet; use COPY and "
-          "RUN tar"));
+    if (o.add && S_ISREG(st.st_mode) && LooksLikeArchive(src.get())) {
+      // ADD unpacks a local archive into the destination directory.
+      ArchiveExtractOptions xo;
+      if (o.chown_given) {
+        xo.uid = o.uid;
+        xo.gid = o.gid;
+      }
+      RETURN_IF_ERROR(
+          ExtractArchiveInRoot(src.get(), display, o.dst_root_fd, dest, xo));
+      continue;
     }
     // Where does the file go: into dest (a directory) or at dest itself?
     std::string target = dest;

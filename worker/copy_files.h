@@ -26,9 +26,11 @@ struct CopyOptions {
   // --chown; absent means 0:0 (Docker's rule for COPY and ADD).
   uid_t uid = 0;
   gid_t gid = 0;
+  // Whether --chown was given (ADD keeps an archive's owners otherwise).
+  bool chown_given = false;
   // --chmod, applied to every copied file and directory.
   std::optional<mode_t> mode;
-  // ADD: refuse local archives for now rather than copy them unextracted.
+  // ADD: local tar archives (plain or compressed) are unpacked into dest.
   bool add = false;
   // What the error messages call the instruction ("COPY" or "ADD").
   std::string instruction = "COPY";

@@ -1,9 +1,13 @@
 #include "worker/copy_files.h"
 
+#include <archive.h>
+#include <archive_entry.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <tuple>
 
 #include "common/file_util.h"
 #include "gtest/gtest.h"
@@ -150,6 +154,74 @@ TEST_F(CopyFilesTest, ChecksumFollowsContentNotTime) {
   // requirements.txt is not among the sources: changing it changes nothing.
   Put(src_ + "/requirements.txt", "django\n");
   EXPECT_EQ(*d, *ChecksumSources(src_fd_, {"dir", "app.py"}));
+}
+
+// Writes a gzip tar with entries (name, type, content-or-target).
+void WriteTarGz(
+    const std::string& path,
+    const std::vector<std::tuple<std::string, char, std::string>>& entries) {
+  archive* a = archive_write_new();
+  archive_write_set_format_pax_restricted(a);
+  archive_write_add_filter_gzip(a);
+  ASSERT_EQ(archive_write_open_filename(a, path.c_str()), ARCHIVE_OK);
+  for (const auto& [name, type, data] : entries) {
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, name.c_str());
+    archive_entry_set_uid(e, 7);
+    archive_entry_set_gid(e, 8);
+    archive_entry_set_mtime(e, 1600000000, 0);
+    if (type == 'd') {
+      archive_entry_set_filetype(e, AE_IFDIR);
+      archive_entry_set_perm(e, 0750);
+    } else if (type == 'l') {
+      archive_entry_set_filetype(e, AE_IFLNK);
+      archive_entry_set_perm(e, 0777);
+      archive_entry_set_symlink(e, data.c_str());
+    } else {
+      archive_entry_set_filetype(e, AE_IFREG);
+      archive_entry_set_perm(e, 0640);
+      archive_entry_set_size(e, data.size());
+    }
+    archive_write_header(a, e);
+    if (type == 'f') archive_write_data(a, data.data(), data.size());
+    archive_entry_free(e);
+  }
+  archive_write_close(a);
+  archive_write_free(a);
+}
+
+TEST_F(CopyFilesTest, AddUnpacksLocalArchivesInsideTheRoot) {
+  WriteTarGz(src_ + "/rootfs.tar.gz", {{"etc/", 'd', ""},
+                                       {"etc/os-release", 'f', "ID=test\n"},
+                                       {"link-out", 'l', "/etc"},
+                                       {"link-out/through-link", 'f', "inside"},
+                                       {"../../escape", 'f', "nope"},
+                                       {"/abs", 'f', "abs"}});
+  CopyOptions o;
+  o.src_root_fd = src_fd_;
+  o.dst_root_fd = dst_fd_;
+  o.sources = {"rootfs.tar.gz"};
+  o.dest = "/opt/root/";
+  o.add = true;
+  o.instruction = "ADD";
+  absl::Status s = CopyFiles(o);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(*ReadFile(dst_ + "/opt/root/etc/os-release"), "ID=test\n");
+  EXPECT_EQ(Stat("/opt/root/etc/os-release").st_uid, 7u);  // archive owner
+  EXPECT_EQ(Stat("/opt/root/etc/os-release").st_mode & 07777, 0640u);
+  EXPECT_EQ(Stat("/opt/root/etc").st_mode & 07777, 0750u);
+  // ".." and absolute names land inside the destination.
+  EXPECT_EQ(*ReadFile(dst_ + "/opt/root/escape"), "nope");
+  EXPECT_EQ(*ReadFile(dst_ + "/opt/root/abs"), "abs");
+  EXPECT_FALSE(PathExists(base_ + "/escape"));
+  // A symlink to /etc resolves in the image root, never the host's /etc.
+  EXPECT_EQ(*ReadFile(dst_ + "/etc/through-link"), "inside");
+  EXPECT_FALSE(PathExists("/etc/through-link"));
+  // COPY does not unpack.
+  o.add = false;
+  o.dest = "/copied/";
+  ASSERT_TRUE(CopyFiles(o).ok());
+  EXPECT_TRUE(PathExists(dst_ + "/copied/rootfs.tar.gz"));
 }
 
 }  // namespace
