@@ -42,6 +42,7 @@
 #include "worker/copy_files.h"
 #include "worker/image_assembly.h"
 #include "worker/in_root.h"
+#include "worker/output_compression.h"
 #include "worker/overlay_mount.h"
 #include "worker/passwd.h"
 #include "worker/run_mounts.h"
@@ -960,8 +961,13 @@ class BuildRun {
     std::vector<std::string> tags(req_.spec.tags().begin(),
                                   req_.spec.tags().end());
     std::vector<std::string> pushed_refs;
+    const image::Descriptor built = manifest;
     for (int i = 0; i < req_.spec.outputs_size(); ++i) {
       const v1::OutputSpec& o = req_.spec.outputs(i);
+      // Each output may want its layers in another compression.
+      ASSIGN_OR_RETURN(OutputCompression oc, ParseOutputCompression(o));
+      ASSIGN_OR_RETURN(manifest, ConvertImageLayers(*store_, built, oc));
+      if (i == 0) out->image_digest = manifest.digest;
       RETURN_IF_ERROR(MakeDirs(opts_.work_dir + "/outputs", 0700));
       std::string path =
           absl::StrCat(opts_.work_dir, "/outputs/", req_.build_id, "-",

@@ -43,6 +43,28 @@ umoci unpack --image "$FARM_DIR/oci:v1" "$FARM_DIR/bundle" >/dev/null ||
 [[ $(cat "$FARM_DIR/bundle/rootfs/srv/app/built.txt") == "built as 0 in /srv/app" ]] ||
   fail "built.txt: $(cat "$FARM_DIR/bundle/rootfs/srv/app/built.txt")"
 
+# compression=zstd: the same image with zstd layers (same diffIDs), which skopeo
+# reads; a compression it does not know is refused, naming the attribute.
+"$LONGSHORE" build -t embedded/app:zstd --progress=plain \
+  --output "type=oci,dest=$FARM_DIR/zstd.tar,compression=zstd" "$ctx" 2>"$FARM_DIR/zstd.log" ||
+  { cat "$FARM_DIR/zstd.log" >&2; fail "compression=zstd build failed"; }
+mkdir "$FARM_DIR/zstd"
+tar -xf "$FARM_DIR/zstd.tar" -C "$FARM_DIR/zstd"
+zm=$(jq -r '.manifests[0].digest' "$FARM_DIR/zstd/index.json")
+types=$(jq -r '[.layers[].mediaType] | unique | join(",")' "$FARM_DIR/zstd/blobs/sha256/${zm#sha256:}")
+[[ "$types" == "application/vnd.oci.image.layer.v1.tar+zstd" ]] || fail "zstd output has layers $types"
+first=$(jq -r '.layers[0].digest' "$FARM_DIR/zstd/blobs/sha256/${zm#sha256:}")
+[[ $(head -c4 "$FARM_DIR/zstd/blobs/sha256/${first#sha256:}" | od -An -tx1 | tr -d ' ') == 28b52ffd ]] ||
+  fail "zstd layer does not start with zstd's magic"
+skopeo copy -q "oci-archive:$FARM_DIR/zstd.tar:zstd" "oci:$FARM_DIR/zstd-copy:zstd" ||
+  fail "skopeo cannot read the zstd OCI tarball"
+rc=0
+"$LONGSHORE" build --output "type=oci,dest=$FARM_DIR/bad.tar,compression=lz4" "$ctx" \
+  2>"$FARM_DIR/bad.log" || rc=$?
+[[ $rc -ne 0 ]] || fail "compression=lz4 accepted"
+grep -q 'compression=lz4' "$FARM_DIR/bad.log" || fail "bad compression error does not name it"
+[[ ! -e "$FARM_DIR/bad.tar" ]] || fail "a failed build wrote its output"
+
 # The farm went away with the command.
 sleep 0.5
 if pgrep -f "longshore __embedded-farm $LONGSHORE_HOME" >/dev/null; then
