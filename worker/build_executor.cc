@@ -678,9 +678,14 @@ class BuildRun {
       return dir;
     };
     ASSIGN_OR_RETURN(PreparedMounts mounts, PrepareRunMounts(run.mounts, mctx));
-    if (!run.heredoc_files.empty()) {
-      return absl::UnimplementedError(
-          "RUN with a heredoc script file is not supported by this worker yet");
+    // `RUN <<EOF` whose body starts with "#!": the body is an executable
+    // script at /dev/pipes/<name>, bind-mounted read-only for the step.
+    std::vector<std::string> heredoc_args;
+    for (const auto& h : run.heredoc_files) {
+      std::string path = absl::StrCat(step_dir, "/heredoc-", h.name);
+      RETURN_IF_ERROR(WriteFileAtomic(path, h.content, 0755));
+      heredoc_args.push_back("--bind");
+      heredoc_args.push_back(absl::StrCat(path, ":/dev/pipes/", h.name, ":ro"));
     }
     std::string network =
         run.network.empty() ? opts_.default_network : run.network;
@@ -716,6 +721,8 @@ class BuildRun {
     limit("--nofile", opts_.step_nofile);
     inv.extra_args.insert(inv.extra_args.end(), mounts.sandbox_args.begin(),
                           mounts.sandbox_args.end());
+    inv.extra_args.insert(inv.extra_args.end(), heredoc_args.begin(),
+                          heredoc_args.end());
     auto on_output = [&](OutputStream stream, absl::string_view data) {
       v1::BuildEvent ev;
       ev.set_time_unix_nanos(NowNanos());

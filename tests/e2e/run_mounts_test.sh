@@ -36,6 +36,14 @@ RUN --mount=type=bind,target=/src \
 RUN --mount=type=bind,from=tools,source=/tool.txt,target=/mnt/tool.txt cat /mnt/tool.txt > /from-stage.txt
 RUN --mount=type=tmpfs,target=/scratch echo temp > /scratch/t && ls /scratch > /tmpfs-list.txt
 RUN echo "host=$(hostname) user=$(id -u):$(id -g) env=$(env | sort | tr '\n' ' ')" > /whoami.txt
+RUN <<EOF
+echo "heredoc shell line 1" > /heredoc.txt
+echo "line 2 in $(pwd)" >> /heredoc.txt
+EOF
+RUN <<"SCRIPT"
+#!/bin/sh
+echo "script run as $0" > /script.txt
+SCRIPT
 DOCKERFILE
 
 build one --build-arg RUN_ID=1 --output "type=oci,dest=$FARM_DIR/one,tar=false" "$ctx"
@@ -54,6 +62,13 @@ root="$FARM_DIR/b/rootfs"
 [[ "$(cat "$root/from-stage.txt")" == tool-v1 ]] || fail "bind from another stage failed"
 [[ "$(cat "$root/tmpfs-list.txt")" == t ]] || fail "tmpfs mount not usable"
 [[ ! -e "$root/scratch/t" ]] || fail "the tmpfs's files landed in the image"
+# Heredocs: a shell body runs as a script; a "#!" body is an executable file.
+[[ "$(cat "$root/heredoc.txt")" == $'heredoc shell line 1\nline 2 in /' ]] ||
+  fail "RUN <<EOF: $(cat "$root/heredoc.txt")"
+[[ "$(cat "$root/script.txt")" == "script run as /dev/pipes/SCRIPT" ]] ||
+  fail "RUN <<SCRIPT with #!: $(cat "$root/script.txt" 2>&1)"
+[[ ! -e "$root/dev/pipes/SCRIPT" ]] || fail "the heredoc script landed in the image"
+
 # The step's identity: root in the image, a container-like hostname, and an
 # environment that holds the image's variables and nothing of the worker's.
 who=$(cat "$root/whoami.txt")
