@@ -94,29 +94,19 @@ absl::Status RemoveAt(int dirfd, const std::string& name,
   if (errno != EISDIR && errno != EPERM) {
     return ErrnoStatus(errno, "unlink(%s)", display);
   }
-  int fd = ::openat(dirfd, name.c_str(),
-                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "open(%s)", display);
+  UniqueFd fd(::openat(dirfd, name.c_str(),
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(errno, "open(%s)", display);
   // A directory we cannot list (mode 000) is still ours to remove.
-  ::fchmod(fd, 0700);
-  DIR* dir = ::fdopendir(fd);
-  if (dir == nullptr) {
-    int err = errno;
-    ::close(fd);
-    return ErrnoStatus(err, "fdopendir(%s)", display);
-  }
-  std::vector<std::string> names;
-  while (struct dirent* e = ::readdir(dir)) {
-    std::string n = e->d_name;
-    if (n == "." || n == "..") continue;
-    names.push_back(n);
-  }
+  ::fchmod(fd.get(), 0700);
+  auto names = ListDirSorted(fd.get(), display);
+  if (!names.ok()) return names.status();
   absl::Status status;
-  for (const std::string& n : names) {
-    absl::Status s = RemoveAt(::dirfd(dir), n, display + "/" + n);
+  for (const std::string& n : *names) {
+    absl::Status s = RemoveAt(fd.get(), n, display + "/" + n);
     if (!s.ok() && status.ok()) status = s;
   }
-  ::closedir(dir);
+  fd.reset();
   if (!status.ok()) return status;
   if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) {
     return ErrnoStatus(errno, "rmdir(%s)", display);

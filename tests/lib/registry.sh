@@ -4,7 +4,7 @@
 # (Basic) auth.
 #
 # Usage:
-#   source tests/lib/registry.sh
+#   source tests/lib/farm.sh; source tests/lib/registry.sh
 #   registry_start                 # anonymous
 #   registry_start ci s3cret       # Basic auth: user ci, password s3cret
 #   skopeo inspect --tls-verify=false "docker://$REGISTRY/team/app:1"
@@ -12,8 +12,8 @@
 #
 # After registry_start: REGISTRY (127.0.0.1:PORT), REGISTRY_PORT,
 # REGISTRY_DIR (config.yml, data/, registry.log), REGISTRY_LOG, REGISTRY_PID.
-# Works alone or beside tests/lib/farm.sh: sourced after it, the registry
-# lives in $FARM_DIR and farm_cleanup stops it with the farm.
+# Source it after tests/lib/farm.sh: the registry lives in $FARM_DIR and
+# farm_cleanup stops it with the farm.
 
 REGISTRY_BIN="${REGISTRY_BIN:-/usr/bin/docker-registry}"
 
@@ -22,21 +22,10 @@ _registry_fail() {
   exit 1
 }
 
-# A free TCP port on 127.0.0.1 (farm.sh's free_port when it is loaded).
+# A free TCP port on 127.0.0.1: farm.sh's free_port (source farm.sh first).
 _registry_free_port() {
-  if declare -F free_port >/dev/null; then
-    free_port
-    return
-  fi
-  local port
-  for _ in $(seq 100); do
-    port=$((20000 + RANDOM % 40000))
-    if ! grep -qi ":$(printf '%04X' "$port") " /proc/net/tcp /proc/net/tcp6 2>/dev/null; then
-      echo "$port"
-      return
-    fi
-  done
-  _registry_fail "no free port found"
+  declare -F free_port >/dev/null || _registry_fail "source tests/lib/farm.sh before registry.sh"
+  free_port
 }
 
 # registry_htpasswd USER PASSWORD: one bcrypt htpasswd line. htpasswd -B
