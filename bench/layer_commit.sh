@@ -2,8 +2,9 @@
 # Layer commit speed: Longshore's CommitLayer (tar + sha256 of the tar +
 # compression + sha256 of the blob, one pass) against `tar -c | pigz` and
 # `tar -c | zstd -T0` (which compute no digests) on the same ~200 MB tree of
-# many small files and a few big ones. Three runs each, the median reported,
-# then the ratios (Longshore / pipeline; below 1.00 means Longshore is faster).
+# many small files and a few big ones. Three runs each, taken in turns, the
+# median reported with the load average before and after, then the ratios
+# (Longshore / pipeline; below 1.00 means Longshore is faster).
 #
 # Usage: bazel run //bench:layer_commit
 #    or: bench/layer_commit.sh [path/to/commit_layer]
@@ -90,44 +91,47 @@ echo "tree: $files files, $((bytes / 1048576)) MB; $(nproc) CPUs"
 # Warm the page cache so every contender reads from memory.
 tar -C "$TREE" -cf - . | cat >/dev/null
 
-now() { date +%s.%N; }
-elapsed() { perl -e 'printf("%.3f", $ARGV[1] - $ARGV[0])' "$1" "$2"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
-# run NAME COMMAND...: times RUNS runs, prints them, sets RESULT to the median.
-run() {
-  local name=$1
-  shift
-  local times=() t0 t1
-  for _ in $(seq "$RUNS"); do
-    rm -f "$OUT"/*
-    t0=$(now)
-    "$@"
-    t1=$(now)
-    times+=("$(elapsed "$t0" "$t1")")
-  done
-  RESULT=$(median "${times[@]}")
-  local size
-  size=$(du -cb "$OUT"/* | tail -n 1 | cut -f1)
-  printf '%-24s %8ss  (runs: %s)  output %d MB\n' "$name" "$RESULT" \
-    "${times[*]}" $((size / 1048576))
-}
+load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 longshore_gzip() { "$COMMIT_LAYER" --dir "$TREE" --out "$OUT/layer.tar.gz" --compression gzip >/dev/null; }
 longshore_zstd() { "$COMMIT_LAYER" --dir "$TREE" --out "$OUT/layer.tar.zst" --compression zstd >/dev/null; }
 tar_pigz() { tar -C "$TREE" -cf - . | pigz >"$OUT/tree.tar.gz"; }
 tar_zstd() { tar -C "$TREE" -cf - . | zstd -T0 -q >"$OUT/tree.tar.zst"; }
 
-run "longshore gzip" longshore_gzip
-lg=$RESULT
-run "tar -c | pigz" tar_pigz
-tp=$RESULT
-run "longshore zstd" longshore_zstd
-lz=$RESULT
-run "tar -c | zstd -T0" tar_zstd
-tz=$RESULT
+NAMES=("longshore gzip" "tar -c | pigz" "longshore zstd" "tar -c | zstd -T0")
+FUNCS=(longshore_gzip tar_pigz longshore_zstd tar_zstd)
+declare -A WALL CPU SIZE
+
+# The contenders take turns within each run (A B C D, A B C D, ...), so a
+# change in the machine's load during the benchmark falls on all of them
+# alike. Wall time is what the ratios use; CPU seconds (user + sys, children
+# included) are printed beside it because on a shared machine they vary less.
+TIMEFORMAT='%R %U %S'
+echo "load average before: $(load)"
+for _ in $(seq "$RUNS"); do
+  for i in "${!FUNCS[@]}"; do
+    rm -f "$OUT"/*
+    { time "${FUNCS[$i]}" 2>"$WORK/stderr"; } 2>"$WORK/time" ||
+      fail "${NAMES[$i]} failed: $(cat "$WORK/stderr")"
+    read -r wall user sys <"$WORK/time"
+    WALL[$i]+="$wall "
+    CPU[$i]+="$(perl -e 'printf("%.2f", $ARGV[0] + $ARGV[1])' "$user" "$sys") "
+    SIZE[$i]=$(du -cb "$OUT"/* | tail -n 1 | cut -f1)
+  done
+done
+echo "load average after:  $(load)"
+
+declare -a MED
+for i in "${!FUNCS[@]}"; do
+  # shellcheck disable=SC2086
+  MED[i]=$(median ${WALL[$i]})
+  # shellcheck disable=SC2086
+  printf '%-24s %8ss  cpu %6ss  (runs: %s)  output %d MB\n' "${NAMES[$i]}" \
+    "${MED[$i]}" "$(median ${CPU[$i]})" "${WALL[$i]% }" $((SIZE[$i] / 1048576))
+done
 
 ratio() { perl -e 'printf("%.2f", $ARGV[0] / $ARGV[1])' "$1" "$2"; }
 echo
-echo "ratio longshore gzip / tar|pigz:     $(ratio "$lg" "$tp")"
-echo "ratio longshore zstd / tar|zstd -T0: $(ratio "$lz" "$tz")"
+echo "ratio longshore gzip / tar|pigz:     $(ratio "${MED[0]}" "${MED[1]}")"
+echo "ratio longshore zstd / tar|zstd -T0: $(ratio "${MED[2]}" "${MED[3]}")"

@@ -2,7 +2,8 @@
 # Per-step cost of the sandbox: a step running `true` on a busybox image, from
 # spawning the sandbox to its exit status, N times, against bwrap
 # --unshare-all and `unshare -Urmpf` with comparable mounts, all run as the
-# unprivileged user the worker runs as. Prints median and p99 per tool and the
+# unprivileged user the worker runs as, interleaved round by round so a busy
+# machine slows every tool alike. Prints median and p99 per tool and the
 # ratios to bwrap; `--network default` (slirp4netns) is reported separately.
 #
 #   bench/sandbox_step.sh [--runs N] [--sandbox PATH]
@@ -54,11 +55,17 @@ chown "$start:$start" "$DIR"
 # too, as nested namespaces, so every tool pays the same.
 cat >"$DIR/loop.sh" <<'LOOP'
 #!/bin/bash
-# loop.sh TOOL RUNS OUT: times RUNS steps, one line of microseconds each.
+# loop.sh TOOLS RUNS OUTDIR: RUNS rounds, each timing one step of every tool
+# in TOOLS (comma-separated) in turn, so a change in the machine's load
+# affects every tool alike; OUTDIR/TOOL.txt gets one line of microseconds
+# per step.
 set -u
-tool=$1 runs=$2 out=$3 dir=$(dirname "$0")
-: >"$out"
+tools=$1 runs=$2 outdir=$3 dir=$(dirname "$0")
+IFS=, read -r -a tool_list <<<"$tools"
+for tool in "${tool_list[@]}"; do : >"$outdir/$tool.txt"; done
 for ((i = 0; i < runs; i++)); do
+for tool in "${tool_list[@]}"; do
+  out="$outdir/$tool.txt"
   s="$dir/steps/$tool-$i"
   mkdir -p "$s/upper" "$s/work"
   case $tool in
@@ -85,6 +92,7 @@ for ((i = 0; i < runs; i++)); do
   [[ $rc -eq 0 ]] || { echo "$tool: run $i exited $rc" >&2; exit 1; }
   echo $(( (${t1/./} - ${t0/./}) )) >>"$out"
 done
+done
 LOOP
 chmod 0755 "$DIR/loop.sh"
 
@@ -103,13 +111,15 @@ stats() { # FILE -> "median p99" in ms
 }
 
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), kernel $(uname -r)"
-echo "runs per tool: $RUNS (after 20 warm-up runs each)"
+echo "runs per tool: $RUNS, tools interleaved (after 20 warm-up rounds)"
 printf "%-28s %10s %10s %12s\n" tool median_ms p99_ms vs_bwrap
 declare -A MED
+mkdir "$DIR/warm" "$DIR/times"
+chown "$start:$start" "$DIR/warm" "$DIR/times"
+as_user_in_ns "$DIR/loop.sh" bwrap,unshare,longshore 20 "$DIR/warm" >/dev/null
+as_user_in_ns "$DIR/loop.sh" bwrap,unshare,longshore "$RUNS" "$DIR/times"
 for tool in bwrap unshare longshore; do
-  as_user_in_ns "$DIR/loop.sh" "$tool" 20 "$DIR/warm.txt" >/dev/null
-  as_user_in_ns "$DIR/loop.sh" "$tool" "$RUNS" "$DIR/$tool.txt"
-  read -r med p99 < <(stats "$DIR/$tool.txt")
+  read -r med p99 < <(stats "$DIR/times/$tool.txt")
   MED[$tool]=$med
   ratio=$(awk -v a="$med" -v b="${MED[bwrap]}" 'BEGIN {printf "%.2fx", a/b}')
   case $tool in
@@ -120,7 +130,7 @@ for tool in bwrap unshare longshore; do
   printf "%-28s %10s %10s %12s\n" "$label" "$med" "$p99" "$ratio"
 done
 NET_RUNS=$(( RUNS < 100 ? RUNS : 100 ))
-as_user_in_ns "$DIR/loop.sh" longshore-net "$NET_RUNS" "$DIR/net.txt"
-read -r med p99 < <(stats "$DIR/net.txt")
+as_user_in_ns "$DIR/loop.sh" longshore-net "$NET_RUNS" "$DIR/times"
+read -r med p99 < <(stats "$DIR/times/longshore-net.txt")
 printf "%-28s %10s %10s %12s\n" "longshore --network default" "$med" "$p99" \
   "$(awk -v a="$med" -v b="${MED[bwrap]}" 'BEGIN {printf "%.2fx", a/b}')"

@@ -279,6 +279,11 @@ int RunBuild(const BuildFlags& flags) {
     kv->set_key(k);
     kv->set_value(v);
   }
+  for (const auto& [id, value] : f.secrets) {
+    auto* secret = spec.add_secrets();
+    secret->set_id(id);
+    secret->set_value(value);
+  }
   spec.set_target(f.target);
   spec.set_no_cache(f.no_cache);
   for (const auto& o : f.outputs) *spec.add_outputs() = o;

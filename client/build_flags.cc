@@ -1,5 +1,9 @@
 #include "client/build_flags.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -25,7 +29,8 @@ Options:
       --scheduler HOST:PORT   Submit to a farm ($LONGSHORE_SCHEDULER); without it the
                               build runs in-process on this machine
   -q, --quiet                 Print only the image digest
-      --iidfile FILE          Write the image digest to FILE
+            --iidfile FILE          Write the image digest to FILE
+      --secret id=ID,src=FILE Secret for RUN --mount=type=secret (also env=VAR)
 )";
 
 namespace {
@@ -181,6 +186,66 @@ absl::StatusOr<v1::OutputSpec> ParseOutputFlag(const std::string& value) {
   return out;
 }
 
+absl::StatusOr<std::pair<std::string, std::string>> ReadSecretFlag(
+    const std::string& value) {
+  std::string id, src, env;
+  for (absl::string_view field : absl::StrSplit(value, ',')) {
+    size_t eq = field.find('=');
+    std::string key(field.substr(0, eq));
+    std::string val(eq == absl::string_view::npos ? "" : field.substr(eq + 1));
+    if (key == "id") {
+      id = val;
+    } else if (key == "src" || key == "source") {
+      src = val;
+    } else if (key == "env") {
+      env = val;
+    } else if (key == "type" && (val == "file" || val == "env")) {
+      continue;
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--secret ", value, ": unknown field \"", field, "\""));
+    }
+  }
+  if (id.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--secret ", value, ": id= is required"));
+  }
+  if (src.empty() && env.empty()) {
+    // buildx: a bare id is an environment variable if set, else a file.
+    if (getenv(id.c_str()) != nullptr) {
+      env = id;
+    } else {
+      src = id;
+    }
+  }
+  if (!env.empty()) {
+    const char* v = getenv(env.c_str());
+    if (v == nullptr) {
+      return absl::NotFoundError(absl::StrCat(
+          "--secret id=", id, ": environment variable ", env, " is not set"));
+    }
+    return std::make_pair(id, std::string(v));
+  }
+  FILE* f = fopen(src.c_str(), "rb");
+  if (f == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "--secret id=", id, ": cannot read ", src, ": ", strerror(errno)));
+  }
+  std::string data;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+    data.append(buf, n);
+    if (data.size() > (500 << 10)) {
+      fclose(f);
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--secret id=", id, ": ", src, " is larger than 500 KiB"));
+    }
+  }
+  fclose(f);
+  return std::make_pair(id, data);
+}
+
 absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
                                            const std::string& env_scheduler) {
   BuildFlags f;
@@ -277,6 +342,12 @@ absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
     } else if (name == "-q" || name == "--quiet") {
       auto s = boolean(&f.quiet);
       if (!s.ok()) return s;
+    } else if (name == "--secret") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      auto secret = ReadSecretFlag(*v);
+      if (!secret.ok()) return secret.status();
+      f.secrets.push_back(*std::move(secret));
     } else if (name == "--iidfile") {
       auto v = take_value();
       if (!v.ok()) return v.status();

@@ -29,7 +29,15 @@ struct BuildFlags {
   std::string context;    // CONTEXT directory
   bool quiet = false;     // -q: print only the image digest
   std::string iidfile;    // --iidfile: write the image digest here
+  // --secret id=ID[,src=FILE|,env=VAR]: id and the secret's bytes.
+  std::vector<std::pair<std::string, std::string>> secrets;
 };
+
+// Reads one `--secret` value as docker buildx does: id=ID with src=FILE (or
+// source=), or env=VAR; a bare id=ID reads the environment variable ID, else
+// the file ID. Errors name the secret and what is missing.
+absl::StatusOr<std::pair<std::string, std::string>> ReadSecretFlag(
+    const std::string& value);
 
 // Parses the arguments after `build`. `env_scheduler` is $LONGSHORE_SCHEDULER.
 // Errors name the flag and what was wrong with it.

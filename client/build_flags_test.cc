@@ -1,5 +1,8 @@
 #include "client/build_flags.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+
 #include "gtest/gtest.h"
 
 namespace longshore::client {
@@ -69,6 +72,35 @@ TEST(ParseBuildFlags, ErrorsNameTheFlag) {
   f = ParseBuildFlags({"-t", "Upper/Case", "."}, "");
   ASSERT_FALSE(f.ok());
   EXPECT_NE(f.status().message().find("Case"), std::string::npos);
+}
+
+TEST(ReadSecretFlag, FileEnvAndErrors) {
+  const char* tmp = getenv("TEST_TMPDIR");
+  std::string path = std::string(tmp ? tmp : "/tmp") + "/secret.txt";
+  FILE* f = fopen(path.c_str(), "w");
+  ASSERT_NE(f, nullptr);
+  fputs("hunter2", f);
+  fclose(f);
+  auto s = ReadSecretFlag("id=pw,src=" + path);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->first, "pw");
+  EXPECT_EQ(s->second, "hunter2");
+  setenv("LS_TEST_SECRET", "from-env", 1);
+  s = ReadSecretFlag("id=tok,env=LS_TEST_SECRET");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->second, "from-env");
+  s = ReadSecretFlag("id=LS_TEST_SECRET");  // a bare id: the variable
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(s->second, "from-env");
+  EXPECT_FALSE(ReadSecretFlag("src=" + path).ok());  // no id
+  auto missing = ReadSecretFlag("id=x,src=/nonexistent/file");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("/nonexistent/file"),
+            std::string::npos);
+  auto flags = ParseBuildFlags({"--secret", "id=pw,src=" + path, "."}, "");
+  ASSERT_TRUE(flags.ok()) << flags.status();
+  ASSERT_EQ(flags->secrets.size(), 1u);
+  EXPECT_EQ(flags->secrets[0].second, "hunter2");
 }
 
 TEST(ParseOutputFlag, Types) {

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <deque>
 #include <map>
+#include <memory>
+#include <string>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -268,7 +270,9 @@ class GzipCompressor : public Compressor {
 class ZstdCompressor : public Compressor {
  public:
   explicit ZstdCompressor(DigestingFdSink* out)
-      : out_(out), cctx_(ZSTD_createCCtx()), buf_(ZSTD_CStreamOutSize()) {}
+      : out_(out),
+        cctx_(ZSTD_createCCtx()),
+        buf_(std::max<size_t>(ZSTD_CStreamOutSize(), 1 << 20)) {}
   ~ZstdCompressor() override { ZSTD_freeCCtx(cctx_); }
 
   absl::Status Init(int level, int threads) {
@@ -335,6 +339,134 @@ class PlainCompressor : public Compressor {
 
  private:
   DigestingFdSink* out_;
+};
+
+// ---------------------------------------------------------------------------
+// A compressor on its own thread, fed through a bounded queue of chunks.
+
+class PipelinedCompressor : public Compressor {
+ public:
+  PipelinedCompressor(std::unique_ptr<Compressor> inner, Sha256* uncompressed,
+                      const PipelineOptions& opts)
+      : inner_(std::move(inner)),
+        uncompressed_(uncompressed),
+        chunk_size_(std::max<size_t>(opts.chunk_size, 1)),
+        max_chunks_(static_cast<size_t>(std::max(opts.max_chunks, 1))) {
+    current_.reserve(chunk_size_);
+    thread_ = std::thread([this] { Consume(); });
+  }
+
+  ~PipelinedCompressor() override {
+    {
+      absl::MutexLock lock(&mu_);
+      abandoned_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+  }
+
+  absl::Status Write(const void* data, size_t size) override {
+    const char* p = static_cast<const char*>(data);
+    while (size > 0) {
+      size_t take = std::min(size, chunk_size_ - current_.size());
+      current_.append(p, take);
+      p += take;
+      size -= take;
+      if (current_.size() == chunk_size_) RETURN_IF_ERROR(Hand());
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Finish() override {
+    if (!current_.empty()) RETURN_IF_ERROR(Hand());
+    {
+      absl::MutexLock lock(&mu_);
+      ended_ = true;
+    }
+    if (thread_.joinable()) thread_.join();
+    absl::MutexLock lock(&mu_);
+    return status_;
+  }
+
+ private:
+  // Passes the current chunk to the compressing thread; waits while the queue
+  // is full. Takes a spare chunk (with its capacity) in exchange when there is
+  // one.
+  absl::Status Hand() {
+    absl::MutexLock lock(&mu_);
+    mu_.Await(absl::Condition(
+        +[](PipelinedCompressor* c) {
+          c->mu_.AssertHeld();
+          return c->stopped_ || c->queue_.size() < c->max_chunks_;
+        },
+        this));
+    if (stopped_) {
+      return status_.ok() ? absl::InternalError("compressor thread stopped")
+                          : status_;
+    }
+    queue_.push_back(std::move(current_));
+    current_.clear();
+    if (!spare_.empty()) {
+      current_ = std::move(spare_.back());
+      spare_.pop_back();
+    }
+    current_.clear();
+    current_.reserve(chunk_size_);
+    return absl::OkStatus();
+  }
+
+  void Consume() {
+    std::string chunk;
+    for (;;) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (chunk.capacity() > 0) {  // give the last chunk's memory back
+          chunk.clear();
+          spare_.push_back(std::move(chunk));
+          chunk.clear();
+        }
+        mu_.Await(absl::Condition(
+            +[](PipelinedCompressor* c) {
+              c->mu_.AssertHeld();
+              return c->abandoned_ || c->ended_ || !c->queue_.empty();
+            },
+            this));
+        if (abandoned_) {
+          stopped_ = true;
+          return;
+        }
+        if (queue_.empty()) break;  // ended, and everything consumed
+        chunk = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      if (uncompressed_ != nullptr) uncompressed_->Update(chunk);
+      absl::Status s = inner_->Write(chunk.data(), chunk.size());
+      if (!s.ok()) {
+        absl::MutexLock lock(&mu_);
+        status_ = std::move(s);
+        stopped_ = true;
+        return;
+      }
+    }
+    absl::Status s = inner_->Finish();
+    absl::MutexLock lock(&mu_);
+    status_ = std::move(s);
+    stopped_ = true;
+  }
+
+  const std::unique_ptr<Compressor> inner_;
+  Sha256* const uncompressed_;
+  const size_t chunk_size_;
+  const size_t max_chunks_;
+  std::string current_;  // producer thread only
+  std::thread thread_;
+
+  absl::Mutex mu_;
+  std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> spare_ ABSL_GUARDED_BY(mu_);
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;      // Finish called
+  bool abandoned_ ABSL_GUARDED_BY(mu_) = false;  // destroyed before Finish
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;    // thread gone
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
 };
 
 // ---------------------------------------------------------------------------
@@ -522,6 +654,13 @@ absl::StatusOr<std::unique_ptr<Compressor>> NewCompressor(
     }
   }
   return absl::InvalidArgumentError("unknown compression");
+}
+
+std::unique_ptr<Compressor> NewPipelinedCompressor(
+    std::unique_ptr<Compressor> inner, Sha256* uncompressed,
+    const PipelineOptions& opts) {
+  return std::make_unique<PipelinedCompressor>(std::move(inner), uncompressed,
+                                               opts);
 }
 
 Compression DetectCompression(const unsigned char* head, size_t size) {

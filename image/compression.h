@@ -62,6 +62,29 @@ struct CompressorOptions {
 absl::StatusOr<std::unique_ptr<Compressor>> NewCompressor(
     const CompressorOptions& opts, DigestingFdSink* out);
 
+struct PipelineOptions {
+  // Bytes per hand-over between the two threads.
+  size_t chunk_size = 1 << 20;
+  // Chunks that may wait for the compressing thread before Write blocks. The
+  // default lets the tree walk run up to 64 MiB ahead: a layer's big files
+  // keep the compressor busy while the walk races ahead, and its many small
+  // files (slow to read, fast to compress) then drain that lead.
+  int max_chunks = 64;
+};
+
+// Runs `inner` on a thread of its own behind a bounded queue, so that the
+// producer (the tar writer walking a tree) keeps going while the compressor
+// waits for its workers or for the disk, and the other way round. Write copies
+// the bytes into chunks and blocks only while `max_chunks` full chunks wait.
+// The compressing thread feeds every byte, in the order written, to
+// `uncompressed` (when not null; it must outlive the returned object) and then
+// to `inner`, so the compressed bytes are exactly those `inner` alone would
+// write. Once `inner` fails, Write and Finish return its error. Destroying the
+// object without Finish abandons the stream and joins the thread.
+std::unique_ptr<Compressor> NewPipelinedCompressor(
+    std::unique_ptr<Compressor> inner, Sha256* uncompressed,
+    const PipelineOptions& opts = {});
+
 // The stream format told by the first bytes of a blob.
 Compression DetectCompression(const unsigned char* head, size_t size);
 

@@ -367,6 +367,80 @@ TEST(LayerCommit, ZstdAndUncompressed) {
   EXPECT_FALSE(PathExists(root + "/dz"));
 }
 
+// CommitLayer walks the tree on one thread and compresses on another: the blob
+// must be exactly what compressing the plain tar in one thread gives.
+TEST(LayerCommit, PipelinedCommitEqualsCompressingTheTarDirectly) {
+  std::string root = TempRoot();
+  MakeBigTree(root + "/tree");
+  // More than one zstd job (8 MiB each at level 3) and many gzip blocks.
+  std::string noise;
+  uint32_t x = 7;
+  for (int i = 0; i < (10 << 20); ++i) {
+    x = x * 1664525 + 1013904223;
+    noise.push_back(
+        static_cast<char>((i % 4096) < 3000 ? 'a' + (x >> 29) : (x >> 24)));
+  }
+  Write(root + "/tree/noise", noise, 0644);
+  CommitOptions none;
+  none.compression = Compression::kNone;
+  auto plain = CommitLayer(root + "/tree", root + "/layer.tar", none);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  std::string tar = *ReadFile(root + "/layer.tar");
+  for (Compression comp : {Compression::kGzip, Compression::kZstd}) {
+    std::string direct_path = root + "/direct";
+    int fd = open(direct_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    ASSERT_GE(fd, 0);
+    DigestingFdSink sink(fd, direct_path);
+    CompressorOptions copts;
+    copts.compression = comp;
+    copts.threads = 1;
+    auto c = NewCompressor(copts, &sink);
+    ASSERT_TRUE(c.ok()) << c.status();
+    ASSERT_TRUE((*c)->Write(tar.data(), tar.size()).ok());
+    ASSERT_TRUE((*c)->Finish().ok());
+    close(fd);
+    std::string want_digest = sink.Digest();
+    for (int threads : {3}) {
+      CommitOptions o;
+      o.compression = comp;
+      o.threads = threads;
+      std::string out = absl::StrCat(root, "/blob", threads);
+      auto got = CommitLayer(root + "/tree", out, o);
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(got->diff_id, plain->diff_id) << threads;
+      EXPECT_EQ(got->uncompressed_size, static_cast<int64_t>(tar.size()));
+      EXPECT_EQ(got->digest, want_digest)
+          << "compression " << static_cast<int>(comp) << " threads " << threads;
+      EXPECT_TRUE(*ReadFile(out) == *ReadFile(direct_path));
+    }
+  }
+}
+
+// More xattr names than the first listxattr buffer holds take the slow path.
+TEST(LayerCommit, LongXattrListsAreComplete) {
+  std::string root = TempRoot();
+  ASSERT_TRUE(MakeDirs(root + "/tree").ok());
+  Write(root + "/tree/f", "data", 0644);
+  std::map<std::string, std::string> want;
+  for (int i = 0; i < 60; ++i) {
+    std::string name =
+        absl::StrCat("user.a-rather-long-attribute-name-number-", 100 + i);
+    std::string value = absl::StrCat("value ", i);
+    ASSERT_EQ(setxattr((root + "/tree/f").c_str(), name.c_str(), value.data(),
+                       value.size(), 0),
+              0)
+        << name;
+    want[name] = value;
+  }
+  CommitOptions none;
+  none.compression = Compression::kNone;
+  auto l = CommitLayer(root + "/tree", root + "/x.tar", none);
+  ASSERT_TRUE(l.ok()) << l.status();
+  auto entries = ListTar(root + "/x.tar");
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].xattrs, want);
+}
+
 // Blobs from other tools: gzip with several members, zstd with several frames.
 TEST(LayerApply, ReadsMultiMemberGzipAndMultiFrameZstd) {
   std::string root = TempRoot();

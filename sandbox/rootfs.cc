@@ -36,6 +36,10 @@ constexpr const char* kMaskedSysPaths[] = {
     "firmware", "fs/selinux", "dev/block", "devices/virtual/powercap",
     "kernel/security"};
 
+// Provided by the sandbox, in this order: RootfsSpec::hosts, resolv_conf,
+// hostname.
+constexpr const char* kEtcFiles[] = {"hosts", "resolv.conf", "hostname"};
+
 constexpr const char* kDeviceNodes[] = {"null",   "zero",    "full",
                                         "random", "urandom", "tty"};
 
@@ -58,41 +62,67 @@ absl::Status BindOnto(const std::string& source, int target_fd,
                display);
 }
 
-// Makes the mount at `dir_fd`/`rel` read-only. The first bind turns the path
-// into a mount of its own; the remount then changes only that mount.
+// Makes `dir_fd`/`rel` a read-only (and nosuid, nodev, noexec) mount of its
+// own: a detached recursive clone of the path is made read-only and moved on
+// top of it. Three calls, against four for bind, reopen, remount, and the
+// flags cover submounts too.
 absl::Status MakeReadOnly(int dir_fd, const std::string& rel,
-                          const std::string& display, unsigned long keep) {
-  UniqueFd fd(::openat(dir_fd, rel.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) {
+                          const std::string& display) {
+  UniqueFd tree(::open_tree(dir_fd, rel.c_str(),
+                            OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE |
+                                AT_SYMLINK_NOFOLLOW));
+  if (!tree) {
     if (errno == ENOENT) return absl::OkStatus();  // Absent in this kernel.
-    return ErrnoStatus(errno, "open(%s)", display);
+    return ErrnoStatus(errno, "open_tree(%s)", display);
   }
-  RETURN_IF_ERROR(Mount(FdPath(fd.get()), FdPath(fd.get()), nullptr,
-                        MS_BIND | MS_REC, "", display));
-  // Reopen: the old fd still names the covered dentry, not the new bind.
-  fd.reset(::openat(dir_fd, rel.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) return ErrnoStatus(errno, "open(%s)", display);
-  return Mount("", FdPath(fd.get()), nullptr,
-               MS_BIND | MS_REMOUNT | MS_RDONLY | keep, "",
-               absl::StrCat(display, " read-only"));
+  struct mount_attr attr = {};
+  attr.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                  MOUNT_ATTR_NOEXEC;
+  if (::mount_setattr(tree.get(), "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+                      sizeof(attr)) != 0) {
+    return ErrnoStatus(errno, "mount_setattr(%s, read-only)", display);
+  }
+  if (::move_mount(tree.get(), "", dir_fd, rel.c_str(),
+                   MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    return ErrnoStatus(errno, "move_mount(%s)", display);
+  }
+  return absl::OkStatus();
 }
 
-absl::Status Mask(int dir_fd, const std::string& rel,
-                  const std::string& display) {
-  UniqueFd fd(::openat(dir_fd, rel.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-  if (!fd) {
-    if (errno == ENOENT || errno == ENOTDIR) return absl::OkStatus();
-    return ErrnoStatus(errno, "open(%s)", display);
+// Covers files with /dev/null and directories with an empty read-only
+// directory. Directories share one tmpfs (size=0, mode 555, read-only,
+// nosuid/nodev/noexec): the first is mounted, every later one is a bind of
+// it, a mount without a superblock to create at set-up and shut down at exit.
+class Masker {
+ public:
+  absl::Status Mask(int dir_fd, const std::string& rel,
+                    const std::string& display) {
+    UniqueFd fd(::openat(dir_fd, rel.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) {
+      if (errno == ENOENT || errno == ENOTDIR) return absl::OkStatus();
+      return ErrnoStatus(errno, "open(%s)", display);
+    }
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0)
+      return ErrnoStatus(errno, "fstat(%s)", display);
+    if (!S_ISDIR(st.st_mode)) return BindOnto("/dev/null", fd.get(), display);
+    if (empty_dir_) {
+      return Mount(FdPath(empty_dir_.get()), FdPath(fd.get()), nullptr, MS_BIND,
+                   "", display);
+    }
+    RETURN_IF_ERROR(Mount("tmpfs", FdPath(fd.get()), "tmpfs",
+                          MS_RDONLY | kNoSuidDevExec, "size=0,mode=555",
+                          display));
+    // Reopen: the old fd still names the covered dentry, not the new mount.
+    empty_dir_.reset(::openat(dir_fd, rel.c_str(),
+                              O_PATH | O_NOFOLLOW | O_DIRECTORY | O_CLOEXEC));
+    if (!empty_dir_) return ErrnoStatus(errno, "open(%s)", display);
+    return absl::OkStatus();
   }
-  struct stat st;
-  if (::fstat(fd.get(), &st) != 0)
-    return ErrnoStatus(errno, "fstat(%s)", display);
-  if (S_ISDIR(st.st_mode)) {
-    return Mount("tmpfs", FdPath(fd.get()), "tmpfs", MS_RDONLY | kNoSuidDevExec,
-                 "size=0,mode=555", display);
-  }
-  return BindOnto("/dev/null", fd.get(), display);
-}
+
+ private:
+  UniqueFd empty_dir_;
+};
 
 absl::Status WriteAt(int dir_fd, const char* rel, const char* value) {
   UniqueFd fd(::openat(dir_fd, rel, O_WRONLY | O_CLOEXEC));
@@ -104,7 +134,7 @@ absl::Status WriteAt(int dir_fd, const char* rel, const char* value) {
   return absl::OkStatus();
 }
 
-absl::Status MountProc(int root_fd, const RootfsSpec& spec,
+absl::Status MountProc(int root_fd, const RootfsSpec& spec, Masker* masker,
                        std::vector<std::string>* stubs) {
   ASSIGN_OR_RETURN(UniqueFd target,
                    MakeDirsInRoot(root_fd, "/proc", 0555, -1, -1, stubs));
@@ -134,11 +164,10 @@ absl::Status MountProc(int root_fd, const RootfsSpec& spec,
     }
   }
   for (const char* rel : kMaskedProcPaths) {
-    RETURN_IF_ERROR(Mask(proc.get(), rel, absl::StrCat("/proc/", rel)));
+    RETURN_IF_ERROR(masker->Mask(proc.get(), rel, absl::StrCat("/proc/", rel)));
   }
   for (const char* rel : kReadOnlyProcPaths) {
-    RETURN_IF_ERROR(MakeReadOnly(proc.get(), rel, absl::StrCat("/proc/", rel),
-                                 kNoSuidDevExec));
+    RETURN_IF_ERROR(MakeReadOnly(proc.get(), rel, absl::StrCat("/proc/", rel)));
   }
   return absl::OkStatus();
 }
@@ -203,7 +232,7 @@ absl::Status MountDev(int root_fd, std::vector<std::string>* stubs) {
   return absl::OkStatus();
 }
 
-absl::Status MountSys(int root_fd, const RootfsSpec& spec,
+absl::Status MountSys(int root_fd, const RootfsSpec& spec, Masker* masker,
                       std::vector<std::string>* stubs) {
   ASSIGN_OR_RETURN(UniqueFd target,
                    MakeDirsInRoot(root_fd, "/sys", 0555, -1, -1, stubs));
@@ -215,24 +244,54 @@ absl::Status MountSys(int root_fd, const RootfsSpec& spec,
   ASSIGN_OR_RETURN(UniqueFd sys,
                    OpenInRoot(root_fd, "/sys", O_PATH | O_DIRECTORY));
   for (const char* rel : kMaskedSysPaths) {
-    RETURN_IF_ERROR(Mask(sys.get(), rel, absl::StrCat("/sys/", rel)));
+    RETURN_IF_ERROR(masker->Mask(sys.get(), rel, absl::StrCat("/sys/", rel)));
   }
   return absl::OkStatus();
 }
 
-absl::Status BindEtcFiles(int root_fd, const RootfsSpec& spec,
+absl::Status BindEtcFiles(int root_fd, const std::string& scratch,
                           std::vector<std::string>* stubs) {
-  const std::pair<const std::string*, const char*> files[] = {
-      {&spec.hosts_file, "/etc/hosts"},
-      {&spec.resolv_conf_file, "/etc/resolv.conf"},
-      {&spec.hostname_file, "/etc/hostname"},
-  };
-  for (const auto& [source, path] : files) {
-    if (source->empty()) continue;
+  for (const char* name : kEtcFiles) {
+    const std::string path = absl::StrCat("/etc/", name);
     ASSIGN_OR_RETURN(UniqueFd target, MakeFileInRoot(root_fd, path, stubs));
-    RETURN_IF_ERROR(BindOnto(*source, target.get(), path));
+    RETURN_IF_ERROR(
+        BindOnto(absl::StrCat(scratch, "/", name), target.get(), path));
   }
   return absl::OkStatus();
+}
+
+absl::Status WriteNewFile(int dir_fd, const char* name,
+                          const std::string& data) {
+  UniqueFd fd(
+      ::openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (!fd) return ErrnoStatus(errno, "create(scratch/%s)", name);
+  if (::write(fd.get(), data.data(), data.size()) !=
+      static_cast<ssize_t>(data.size())) {
+    return ErrnoStatus(errno, "write(scratch/%s)", name);
+  }
+  return absl::OkStatus();
+}
+
+// Mounts the scratch tmpfs and fills it: "root" (the mount point), "empty"
+// (the lower of a step without layers) and the /etc files. Its size bounds
+// what the step can write through those files.
+absl::Status PrepareScratch(const RootfsSpec& spec) {
+  const size_t bytes = (1 << 20) + spec.hosts.size() + spec.resolv_conf.size() +
+                       spec.hostname.size();
+  RETURN_IF_ERROR(Mount("tmpfs", spec.scratch_dir, "tmpfs", kNoSuidDevExec,
+                        absl::StrCat("mode=0755,size=", bytes),
+                        spec.scratch_dir));
+  UniqueFd dir(::open(spec.scratch_dir.c_str(),
+                      O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!dir) return ErrnoStatus(errno, "open(%s)", spec.scratch_dir);
+  for (const char* sub : {"root", "empty"}) {
+    if (::mkdirat(dir.get(), sub, 0755) != 0) {
+      return ErrnoStatus(errno, "mkdir(scratch/%s)", sub);
+    }
+  }
+  RETURN_IF_ERROR(WriteNewFile(dir.get(), kEtcFiles[0], spec.hosts));
+  RETURN_IF_ERROR(WriteNewFile(dir.get(), kEtcFiles[1], spec.resolv_conf));
+  return WriteNewFile(dir.get(), kEtcFiles[2], spec.hostname);
 }
 
 // RUN --mount: host paths (a cache directory, a secret file, another stage's
@@ -318,34 +377,51 @@ absl::Status SetUpRootfs(const RootfsSpec& spec,
   if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0) {
     return ErrnoStatus(errno, "mount(/, MS_REC|MS_SLAVE)");
   }
+  RETURN_IF_ERROR(PrepareScratch(spec));
+  const std::string mount_point = spec.scratch_dir + "/root";
   if (!spec.rootfs_dir.empty()) {
-    RETURN_IF_ERROR(Mount(spec.rootfs_dir, spec.mount_point, nullptr,
-                          MS_BIND | MS_REC, "", spec.mount_point));
+    RETURN_IF_ERROR(Mount(spec.rootfs_dir, mount_point, nullptr,
+                          MS_BIND | MS_REC, "", mount_point));
   } else {
     const std::string lowers = spec.lowers.empty()
-                                   ? spec.empty_lower
+                                   ? spec.scratch_dir + "/empty"
                                    : absl::StrJoin(spec.lowers, ":");
     // userxattr: in a user namespace overlayfs keeps its metadata in user.*
     // xattrs (trusted.* needs CAP_SYS_ADMIN in the initial namespace).
+    // volatile: no sync of the upper filesystem, which overlayfs otherwise
+    // runs on the WHOLE filesystem holding the upper dir when the step's
+    // mount goes away (waiting for every dirty page on it, the worker's and
+    // other steps' included). The layer is read back through the page cache
+    // and committed by the worker; after a crash the step runs again in fresh
+    // directories. The marker it leaves is removed by
+    // RemoveVolatileMarker.
     const std::string data =
         absl::StrCat("lowerdir=", lowers, ",upperdir=", spec.upper,
-                     ",workdir=", spec.work, ",userxattr");
-    RETURN_IF_ERROR(Mount("overlay", spec.mount_point, "overlay", MS_NODEV,
-                          data, spec.mount_point));
+                     ",workdir=", spec.work, ",userxattr,volatile");
+    RETURN_IF_ERROR(
+        Mount("overlay", mount_point, "overlay", MS_NODEV, data, mount_point));
   }
-  UniqueFd root(
-      ::open(spec.mount_point.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
-  if (!root) return ErrnoStatus(errno, "open(%s)", spec.mount_point);
+  UniqueFd root(::open(mount_point.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!root) return ErrnoStatus(errno, "open(%s)", mount_point);
   if (spec.own_network) RETURN_IF_ERROR(BringUpLoopback());
   if (spec.own_network && spec.block_private_destinations) {
     RETURN_IF_ERROR(ProhibitBlockedDestinations());
   }
-  RETURN_IF_ERROR(MountProc(root.get(), spec, stubs));
+  Masker masker;
+  RETURN_IF_ERROR(MountProc(root.get(), spec, &masker, stubs));
   RETURN_IF_ERROR(MountDev(root.get(), stubs));
-  RETURN_IF_ERROR(MountSys(root.get(), spec, stubs));
-  RETURN_IF_ERROR(BindEtcFiles(root.get(), spec, stubs));
+  RETURN_IF_ERROR(MountSys(root.get(), spec, &masker, stubs));
+  RETURN_IF_ERROR(BindEtcFiles(root.get(), spec.scratch_dir, stubs));
   RETURN_IF_ERROR(MountUserMounts(root.get(), spec, stubs));
-  return PivotInto(root.get(), spec.mount_point);
+  return PivotInto(root.get(), mount_point);
+}
+
+void RemoveVolatileMarker(int work_fd) {
+  // Created at mount as work/incompat/volatile/dirty; overlayfs refuses to
+  // mount a work dir whose "incompat" holds anything.
+  ::unlinkat(work_fd, "work/incompat/volatile/dirty", 0);
+  ::unlinkat(work_fd, "work/incompat/volatile", AT_REMOVEDIR);
+  ::unlinkat(work_fd, "work/incompat", AT_REMOVEDIR);
 }
 
 void RemoveStubs(const std::vector<std::string>& stubs) {

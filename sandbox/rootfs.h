@@ -20,14 +20,15 @@ struct RootfsSpec {
   std::string work;
   // When set, a recursive bind of this directory is the root instead.
   std::string rootfs_dir;
-  // An empty directory (for zero lowers) and the mount point of the root.
-  std::string empty_lower;
-  std::string mount_point;
-  // Host files bind-mounted onto the root's /etc/hosts, /etc/resolv.conf and
-  // /etc/hostname.
-  std::string hosts_file;
-  std::string resolv_conf_file;
-  std::string hostname_file;
+  // An empty directory of the host's on which SetUpRootfs mounts a small
+  // tmpfs (in the step's mount namespace only) holding the root's mount
+  // point, the empty lower and the files below, so setting up a step writes
+  // nothing to the host's disk and the caller only removes this directory.
+  std::string scratch_dir;
+  // Contents of the root's /etc/hosts, /etc/resolv.conf and /etc/hostname.
+  std::string hosts;
+  std::string resolv_conf;
+  std::string hostname;
   // True when the step has its own network namespace (owned by the user
   // namespace doing the mounts): loopback is brought up, sysfs mounted and the
   // per-namespace sysctls set.
@@ -51,6 +52,11 @@ absl::Status SetUpRootfs(const RootfsSpec& spec,
 
 // Brings the loopback interface of the current network namespace up.
 absl::Status BringUpLoopback();
+
+// Removes the crash marker a `volatile` overlay leaves in its work directory
+// (`work_fd`, the --work directory), so the directory can be mounted again.
+// Call once the command has exited. Best effort.
+void RemoveVolatileMarker(int work_fd);
 
 // Removes the mount-point stubs recorded by SetUpRootfs (deepest first) if
 // they are still empty files or directories. Runs after pivot_root, once the

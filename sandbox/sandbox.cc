@@ -111,38 +111,6 @@ std::string ResolvConf(const SandboxOptions& o) {
   return host.ok() ? *host : "";
 }
 
-absl::Status WriteScratchFile(const std::string& path,
-                              const std::string& data) {
-  UniqueFd fd(
-      ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!fd) return ErrnoStatus(errno, "open(%s)", path);
-  if (::write(fd.get(), data.data(), data.size()) !=
-      static_cast<ssize_t>(data.size())) {
-    return ErrnoStatus(errno, "write(%s)", path);
-  }
-  return absl::OkStatus();
-}
-
-absl::Status PrepareScratch(const SandboxOptions& o, const std::string& dir,
-                            RootfsSpec* spec) {
-  spec->mount_point = dir + "/root";
-  if (::mkdir(spec->mount_point.c_str(), 0755) != 0) {
-    return ErrnoStatus(errno, "mkdir(%s)", spec->mount_point);
-  }
-  if (o.rootfs.empty() && o.lowers.empty()) {
-    spec->empty_lower = dir + "/empty";
-    if (::mkdir(spec->empty_lower.c_str(), 0755) != 0) {
-      return ErrnoStatus(errno, "mkdir(%s)", spec->empty_lower);
-    }
-  }
-  spec->hosts_file = dir + "/hosts";
-  spec->resolv_conf_file = dir + "/resolv.conf";
-  spec->hostname_file = dir + "/hostname";
-  RETURN_IF_ERROR(WriteScratchFile(spec->hosts_file, HostsFile(o)));
-  RETURN_IF_ERROR(WriteScratchFile(spec->resolv_conf_file, ResolvConf(o)));
-  return WriteScratchFile(spec->hostname_file, o.hostname + "\n");
-}
-
 absl::Status WriteMapFile(const std::string& path, const std::string& data) {
   UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
   if (!fd) return ErrnoStatus(errno, "open(%s)", path);
@@ -218,9 +186,9 @@ int RunSandbox(const SandboxOptions& o) {
   absl::StatusOr<std::string> scratch =
       MakeTempDir(tmp_parent, "longshore-sandbox.");
   if (!scratch.ok()) return Failure(scratch.status());
-  // The mounts live only in the step's mount namespace, gone with its last
-  // process, so the scratch directory is plain files by the time this runs.
-  absl::Cleanup remove_scratch = [&scratch] { (void)RemoveTree(*scratch); };
+  // Pid 1 mounts a tmpfs on it in the step's mount namespace only, gone with
+  // the step's last process: here it is an empty directory again.
+  absl::Cleanup remove_scratch = [&scratch] { ::rmdir(scratch->c_str()); };
 
   config.rootfs.lowers = o.lowers;
   config.rootfs.upper = o.upper;
@@ -250,9 +218,10 @@ int RunSandbox(const SandboxOptions& o) {
   if (*mode == Mode::kInsideUserNamespace && own_userns) {
     config.become_root = true;
   }
-  if (absl::Status s = PrepareScratch(o, *scratch, &config.rootfs); !s.ok()) {
-    return Failure(s);
-  }
+  config.rootfs.scratch_dir = *scratch;
+  config.rootfs.hosts = HostsFile(o);
+  config.rootfs.resolv_conf = ResolvConf(o);
+  config.rootfs.hostname = o.hostname + "\n";
   config.hostname = o.hostname;
   config.cwd = o.cwd;
   config.env = o.env;

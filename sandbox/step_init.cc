@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -36,6 +37,10 @@ constexpr char kDefaultPath[] =
     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 constexpr uint32_t kStepIdCount = 65536;
 constexpr off_t kMaxAccountFileSize = 8 << 20;
+// The command's stack until its execve (it runs in pid 1's memory), mapped
+// lazily: only the pages it touches cost anything.
+constexpr size_t kCommandStackSize = 1 << 20;
+constexpr size_t kGuardSize = 4096;
 
 constexpr int kForwardedSignals[] = {SIGTERM, SIGINT,  SIGHUP,
                                      SIGQUIT, SIGUSR1, SIGUSR2};
@@ -220,6 +225,23 @@ std::vector<std::string> ExecCandidates(const std::string& command,
        exec_errno == ENOENT ? kExitNotFound : kExitNotExecutable);
 }
 
+struct CommandArgs {
+  const StepConfig* config;
+  int go_read;
+  int go_write;
+  int exec_done_read;
+};
+
+// Runs on its own stack in pid 1's memory (CLONE_VM); never returns.
+int CommandEntry(void* arg) {
+  const CommandArgs& a = *static_cast<const CommandArgs*>(arg);
+  // Only the write end of `exec_done` may stay open here: its close at
+  // execve is what pid 1 waits for.
+  ::close(a.go_write);
+  ::close(a.exec_done_read);
+  CommandMain(*a.config, a.go_read);
+}
+
 int64_t NowNs() {
   struct timespec ts;
   ::clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -264,11 +286,13 @@ class DiskCheck {
 
 // Kills every process of the step, reports `message` and exits kExitLimit.
 [[noreturn]] void StopForLimit(int err_fd, const std::string& message,
-                               const std::vector<std::string>& stubs) {
+                               const std::vector<std::string>& stubs,
+                               int work_fd) {
   ::kill(-1, SIGKILL);
   while (::waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
   }
   RemoveStubs(stubs);
+  if (work_fd >= 0) RemoveVolatileMarker(work_fd);
   FailFast(err_fd, message, kExitLimit);
 }
 
@@ -325,6 +349,11 @@ void StepInitMain(const StepConfig& c) {
         ::open(c.rootfs.upper.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!upper) Fail(err_fd, ErrnoStatus(errno, "open(%s)", c.rootfs.upper));
   }
+  // The overlay's work directory, to remove its crash marker at the end.
+  UniqueFd work;
+  if (c.rootfs.rootfs_dir.empty() && !c.rootfs.work.empty()) {
+    work.reset(::open(c.rootfs.work.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  }
   std::vector<std::string> stubs;
   if (absl::Status s = SetUpRootfs(c.rootfs, &stubs); !s.ok()) Fail(err_fd, s);
   if (c.limits.pids > 0 && !c.limits.in_cgroup) {
@@ -342,19 +371,38 @@ void StepInitMain(const StepConfig& c) {
                      "id map: uid/gid 0 is not mapped in the sandbox's "
                      "user namespace"));
   }
-  int go[2];
+  // The command shares pid 1's memory until its execve (as posix_spawn does
+  // with vfork): no page tables are copied for it and none torn down at its
+  // execve, which on this class of machine cost more than all the mounts.
+  // The rules that keep this safe: the command waits on `go` before touching
+  // anything but its own stack, and from the moment pid 1 writes `go` it only
+  // blocks on `exec_done` until the command's execve (or exit) closes the
+  // write end. Signal dispositions and the fd table stay per process (no
+  // CLONE_SIGHAND or CLONE_FILES).
+  int go[2], exec_done[2];
   if (::pipe2(go, O_CLOEXEC) != 0) Fail(err_fd, ErrnoStatus(errno, "pipe2"));
-  long pid = ::syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD,
-                       nullptr, nullptr, nullptr, nullptr);
+  if (::pipe2(exec_done, O_CLOEXEC) != 0) {
+    Fail(err_fd, ErrnoStatus(errno, "pipe2"));
+  }
+  void* stack = ::mmap(nullptr, kCommandStackSize, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) Fail(err_fd, ErrnoStatus(errno, "mmap(stack)"));
+  // A guard page below the stack turns an overflow into SIGSEGV rather than
+  // a write into pid 1's memory.
+  if (::mprotect(stack, kGuardSize, PROT_NONE) != 0) {
+    Fail(err_fd, ErrnoStatus(errno, "mprotect(stack guard)"));
+  }
+  CommandArgs args{&c, go[0], go[1], exec_done[0]};
+  const int pid =
+      ::clone(CommandEntry, static_cast<char*>(stack) + kCommandStackSize,
+              CLONE_VM | CLONE_NEWUSER | CLONE_NEWNS | SIGCHLD, &args);
   if (pid < 0) {
     Fail(err_fd, ErrnoStatus(errno, "clone(CLONE_NEWUSER|CLONE_NEWNS)"));
   }
-  if (pid == 0) {
-    ::close(go[1]);
-    CommandMain(c, go[0]);
-  }
   ::close(go[0]);
+  ::close(exec_done[1]);
   const pid_t command = static_cast<pid_t>(pid);
+  // The command is blocked on `go`: pid 1 may still use the heap here.
   const std::string proc = absl::StrCat("/proc/", command);
   absl::Status mapped =
       WriteFile(proc + "/uid_map", absl::StrCat("0 0 ", uids, "\n"));
@@ -370,7 +418,17 @@ void StepInitMain(const StepConfig& c) {
     ::kill(command, SIGKILL);
     Fail(err_fd, ErrnoStatus(errno, "write(sync pipe)"));
   }
+  // From here until EOF on `exec_done` the command owns the shared memory
+  // (heap, globals, errno): pid 1 makes plain system calls only.
   ::close(go[1]);
+  // Retried without looking at errno (shared with the command): a pipe read
+  // fails only when a handler interrupts it, and pid 1 has none.
+  while (::read(exec_done[0], &byte, 1) < 0) {
+  }
+  ::close(exec_done[0]);
+  // Only pid 1 uses the mapping now (the command has its own image or is
+  // gone).
+  ::munmap(stack, kCommandStackSize);
   // Nothing in the step may ptrace pid 1 or read its /proc entries. Not
   // earlier: a non-dumpable pid 1 would have handed the command's /proc files
   // (uid_map included) to the initial namespace's root.
@@ -395,7 +453,7 @@ void StepInitMain(const StepConfig& c) {
       sig = ::sigtimedwait(&waited, &info, &wait);
       if (sig < 0 && errno == EAGAIN) {
         if (std::string over = disk.Check(); !over.empty()) {
-          StopForLimit(err_fd, over, stubs);
+          StopForLimit(err_fd, over, stubs, work.get());
         }
         continue;
       }
@@ -422,7 +480,7 @@ void StepInitMain(const StepConfig& c) {
   // once more, however recently the last check ran.
   if (upper) {
     if (std::string over = disk.Check(); !over.empty()) {
-      StopForLimit(err_fd, over, stubs);
+      StopForLimit(err_fd, over, stubs, work.get());
     }
   }
   if (!stubs.empty()) {
@@ -433,6 +491,7 @@ void StepInitMain(const StepConfig& c) {
     }
     RemoveStubs(stubs);
   }
+  if (work) RemoveVolatileMarker(work.get());
   ::_exit(StatusToExitCode(command_status));
 }
 

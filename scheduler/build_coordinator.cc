@@ -79,6 +79,7 @@ absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
   absl::MutexLock lock(&mu_);
   BuildRecord r;
   r.spec = spec;
+  r.spec.clear_secrets();  // never journaled
   r.state = longshore::v1::QUEUED;
   r.attempt = 1;
   r.created_ns = r.queued_ns = absl::ToUnixNanos(Now());
@@ -90,6 +91,9 @@ absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
   }
   queue_.Push(ToQueued(r));
   std::string id = r.id;
+  if (spec.secrets_size() > 0) {
+    secrets_[id].assign(spec.secrets().begin(), spec.secrets().end());
+  }
   active_[id] = std::move(r);
   metrics_->BuildSubmitted();
   EmitQueuedLocked(id);
@@ -450,6 +454,7 @@ void BuildCoordinator::FinishLocked(BuildRecord r) {
   f->set_duration_ms(absl::ToInt64Milliseconds(ran));
   AppendEventLocked(r.id, finished);
   metrics_->BuildFinished(r.state, ran);
+  secrets_.erase(r.id);
   active_.erase(r.id);
 }
 
@@ -515,6 +520,11 @@ absl::Status BuildCoordinator::LeaseLocked(const std::string& build_id,
   a->set_build_id(build_id);
   a->set_attempt(r.attempt);
   *a->mutable_spec() = r.spec;
+  auto secrets = secrets_.find(build_id);
+  if (secrets != secrets_.end()) {
+    for (const auto& secret : secrets->second)
+      *a->mutable_spec()->add_secrets() = secret;
+  }
   worker->channel->Send(msg);
   LS_LOG(INFO) << "build " << build_id << " attempt " << r.attempt
                << " leased to worker " << worker->id;

@@ -158,6 +158,9 @@ class BuildCoordinator {
   absl::Mutex mu_;
   // QUEUED and RUNNING builds; finished ones live only in the journal.
   absl::flat_hash_map<std::string, BuildRecord> active_ ABSL_GUARDED_BY(mu_);
+  // Build secrets, by build id: in memory only (see BuildSpec.secrets).
+  absl::flat_hash_map<std::string, std::vector<longshore::v1::Secret>> secrets_
+      ABSL_GUARDED_BY(mu_);
   BuildQueue queue_ ABSL_GUARDED_BY(mu_);
   WorkerRegistry workers_ ABSL_GUARDED_BY(mu_);
   std::mt19937_64 id_random_ ABSL_GUARDED_BY(mu_);

@@ -658,6 +658,9 @@ class BuildRun {
     mctx.cache_root = opts_.work_dir + "/cache/mounts";
     mctx.scratch_dir = step_dir;
     mctx.context_dir = req_.context_dir;
+    for (const auto& secret : req_.spec.secrets()) {
+      mctx.secrets[secret.id()] = secret.value();
+    }
     mctx.stage_root = [&](int index) -> absl::StatusOr<std::string> {
       StageResult stage;
       {

@@ -73,7 +73,7 @@ absl::StatusOr<PreparedMounts> PrepareRunMounts(
     const std::vector<dockerfile::MountSpec>& mounts, const MountContext& ctx) {
   PreparedMounts out;
   for (const dockerfile::MountSpec& m : mounts) {
-    if (m.target.empty()) {
+    if (m.target.empty() && m.type != "secret") {
       return absl::InvalidArgumentError(
           absl::StrCat("RUN --mount=type=", m.type, ": target is required"));
     }
@@ -144,6 +144,33 @@ absl::StatusOr<PreparedMounts> PrepareRunMounts(
       out.sandbox_args.push_back("--bind");
       out.sandbox_args.push_back(
           absl::StrCat(*src, ":", m.target, m.readonly ? ":ro" : ":rw"));
+    } else if (m.type == "secret") {
+      // BuildKit: the id defaults to the target's base name, the target to
+      // /run/secrets/<id>; a missing secret is an error only when required.
+      std::string id = m.id;
+      if (id.empty()) id = m.target.substr(m.target.rfind('/') + 1);
+      auto secret = ctx.secrets.find(id);
+      auto required = m.options.find("required");
+      if (secret == ctx.secrets.end()) {
+        if (required != m.options.end() && required->second == "true") {
+          return absl::NotFoundError(absl::StrCat(
+              Describe(m), ": secret ", id,
+              " was not provided (pass --secret id=", id, ",src=FILE)"));
+        }
+        continue;
+      }
+      ASSIGN_OR_RETURN(uint32_t uid, NumericOption(m, "uid", 0));
+      ASSIGN_OR_RETURN(uint32_t gid, NumericOption(m, "gid", 0));
+      ASSIGN_OR_RETURN(uint32_t mode, NumericOption(m, "mode", 0400, 8));
+      std::string path =
+          absl::StrCat(ctx.scratch_dir, "/secret-", out.sandbox_args.size());
+      RETURN_IF_ERROR(WriteFileAtomic(path, secret->second, 0600));
+      if (chown(path.c_str(), uid, gid) != 0 ||
+          chmod(path.c_str(), mode) != 0) {
+        return ErrnoStatus(errno, "chown/chmod(%s)", path);
+      }
+      out.sandbox_args.push_back("--bind");
+      out.sandbox_args.push_back(absl::StrCat(path, ":", m.target, ":ro"));
     } else if (m.type == "tmpfs") {
       std::string arg = m.target;
       auto size = m.options.find("size");
@@ -158,9 +185,9 @@ absl::StatusOr<PreparedMounts> PrepareRunMounts(
       out.sandbox_args.push_back("--tmpfs");
       out.sandbox_args.push_back(arg);
     } else {
-      return absl::UnimplementedError(
-          absl::StrCat(Describe(m), ": type=", m.type,
-                       " is not supported yet (bind, cache and tmpfs are)"));
+      return absl::UnimplementedError(absl::StrCat(
+          Describe(m), ": type=", m.type,
+          " is not supported yet (bind, cache, secret and tmpfs are)"));
     }
   }
   return out;

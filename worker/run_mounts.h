@@ -7,6 +7,7 @@
 #define LONGSHORE_WORKER_RUN_MOUNTS_H_
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,8 @@ struct MountContext {
   // A directory holding the root of stage `index` (mounted read-only by the
   // caller for as long as the step runs).
   std::function<absl::StatusOr<std::string>(int index)> stage_root;
+  // The build's secrets by id (--secret), for type=secret.
+  std::map<std::string, std::string> secrets;
 };
 
 // Errors name the mount (`RUN --mount=type=...,target=...`) and what is wrong.

@@ -35,6 +35,9 @@ RUN --mount=type=bind,target=/src \
     (touch /src/written 2>/dev/null && echo writable || echo read-only) > /bind-mode.txt
 RUN --mount=type=bind,from=tools,source=/tool.txt,target=/mnt/tool.txt cat /mnt/tool.txt > /from-stage.txt
 RUN --mount=type=tmpfs,target=/scratch echo temp > /scratch/t && ls /scratch > /tmpfs-list.txt
+RUN --mount=type=secret,id=token,required=true \
+    sha256sum /run/secrets/token | cut -d' ' -f1 > /secret-sum.txt && \
+    stat -c %a /run/secrets/token > /secret-mode.txt
 RUN echo "host=$(hostname) user=$(id -u):$(id -g) env=$(env | sort | tr '\n' ' ')" > /whoami.txt
 RUN <<EOF
 echo "heredoc shell line 1" > /heredoc.txt
@@ -46,8 +49,10 @@ echo "script run as $0" > /script.txt
 SCRIPT
 DOCKERFILE
 
-build one --build-arg RUN_ID=1 --output "type=oci,dest=$FARM_DIR/one,tar=false" "$ctx"
-build two -t mounts:two --build-arg RUN_ID=2 --output "type=oci,dest=$FARM_DIR/two,tar=false" "$ctx"
+secret="s3cr3t-$RANDOM-$RANDOM"
+printf '%s' "$secret" >"$FARM_DIR/token"
+build one --secret "id=token,src=$FARM_DIR/token" --build-arg RUN_ID=1 --output "type=oci,dest=$FARM_DIR/one,tar=false" "$ctx"
+build two -t mounts:two --secret "id=token,src=$FARM_DIR/token" --build-arg RUN_ID=2 --output "type=oci,dest=$FARM_DIR/two,tar=false" "$ctx"
 umoci unpack --image "$FARM_DIR/two:two" "$FARM_DIR/b" >/dev/null || fail "umoci unpack failed"
 root="$FARM_DIR/b/rootfs"
 
@@ -62,6 +67,22 @@ root="$FARM_DIR/b/rootfs"
 [[ "$(cat "$root/from-stage.txt")" == tool-v1 ]] || fail "bind from another stage failed"
 [[ "$(cat "$root/tmpfs-list.txt")" == t ]] || fail "tmpfs mount not usable"
 [[ ! -e "$root/scratch/t" ]] || fail "the tmpfs's files landed in the image"
+# The secret reached the step (read-only, 0400), is not in the image, and was
+# never written to the scheduler's journal.
+[[ "$(cat "$root/secret-sum.txt")" == "$(printf '%s' "$secret" | sha256sum | cut -d' ' -f1)" ]] ||
+  fail "the step did not see the secret"
+[[ "$(cat "$root/secret-mode.txt")" == 400 ]] || fail "secret mode $(cat "$root/secret-mode.txt")"
+[[ ! -e "$root/run/secrets/token" ]] || fail "the secret landed in the image"
+if grep -rqa -- "$secret" "$FARM_DIR/scheduler" "$FARM_DIR/work-w1" 2>/dev/null; then
+  fail "the secret was written to disk by the scheduler or the worker"
+fi
+# A required secret that was not given is a clear error.
+rc=0
+"$LONGSHORE" build --build-arg RUN_ID=3 "$ctx" 2>"$FARM_DIR/nosecret.log" || rc=$?
+[[ $rc -ne 0 ]] || fail "a build without its required secret succeeded"
+grep -q 'secret token was not provided' "$FARM_DIR/nosecret.log" ||
+  { cat "$FARM_DIR/nosecret.log" >&2; fail "missing secret error unclear"; }
+
 # Heredocs: a shell body runs as a script; a "#!" body is an executable file.
 [[ "$(cat "$root/heredoc.txt")" == $'heredoc shell line 1\nline 2 in /' ]] ||
   fail "RUN <<EOF: $(cat "$root/heredoc.txt")"
