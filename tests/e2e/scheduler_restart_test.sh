@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The queue is durable and clients follow builds across a scheduler restart: a
+# build submitted while no worker is connected survives the scheduler being
+# stopped and started again; the client, still waiting, reconnects and sees it
+# through; a worker that was running when the scheduler went away reconnects.
+source "${TEST_SRCDIR}/${TEST_WORKSPACE}/tests/lib/farm.sh"
+
+farm_init
+farm_start_scheduler
+sched_pid=${FARM_PIDS[-1]}
+
+ctx="$FARM_DIR/ctx"
+make_context "$ctx"
+printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "true"]\n' >"$ctx/Dockerfile"
+
+# Submitted with no worker: it waits in the queue.
+"$LONGSHORE" build --progress=plain --output "type=oci,dest=$FARM_DIR/out.tar" "$ctx" \
+  >"$FARM_DIR/client.log" 2>&1 &
+client=$!
+for _ in $(seq 100); do
+  "$LONGSHORE" builds 2>/dev/null | grep -q ' queued ' && break
+  sleep 0.1
+done
+"$LONGSHORE" builds | grep -q ' queued ' || fail "the build was not queued"
+
+# Restart the scheduler on the same port and state dir.
+kill -TERM "$sched_pid"
+wait "$sched_pid" 2>/dev/null || true
+"$FARM_DIR/bin/longshore-scheduler" --listen "127.0.0.1:$SCHED_PORT" \
+  --metrics-listen "127.0.0.1:$SCHED_METRICS_PORT" \
+  --state-dir "$FARM_DIR/scheduler" >>"$FARM_DIR/scheduler.log" 2>&1 &
+FARM_PIDS+=($!)
+sched_pid=$!
+wait_for_port "$SCHED_PORT" "restarted scheduler"
+"$LONGSHORE" builds | grep -q ' queued ' || fail "the queued build did not survive the restart"
+
+# A worker arrives; the waiting client gets its result.
+farm_start_worker w1
+rc=0
+wait "$client" || rc=$?
+[[ $rc -eq 0 ]] || { cat "$FARM_DIR/client.log" >&2; fail "the client exited $rc"; }
+grep -q 'building on worker w1' "$FARM_DIR/client.log" || fail "client did not follow the build"
+tar -tf "$FARM_DIR/out.tar" | grep -q '^index.json$' || fail "output missing after the restart"
+
+# The worker reconnects when the scheduler restarts under it.
+kill -TERM "$sched_pid"
+wait "$sched_pid" 2>/dev/null || true
+"$FARM_DIR/bin/longshore-scheduler" --listen "127.0.0.1:$SCHED_PORT" \
+  --metrics-listen "127.0.0.1:$SCHED_METRICS_PORT" \
+  --state-dir "$FARM_DIR/scheduler" >>"$FARM_DIR/scheduler.log" 2>&1 &
+FARM_PIDS+=($!)
+wait_for_port "$SCHED_PORT" "restarted scheduler"
+for _ in $(seq 100); do
+  "$LONGSHORE" workers 2>/dev/null | grep -q '^w1 .*connected' && break
+  sleep 0.1
+done
+"$LONGSHORE" workers | grep -q '^w1 .*connected' || fail "w1 did not reconnect"
+"$LONGSHORE" build --progress=plain "$ctx" 2>"$FARM_DIR/again.log" ||
+  { cat "$FARM_DIR/again.log" >&2; fail "build after the reconnect failed"; }
+echo "PASS: scheduler restart"
