@@ -284,6 +284,8 @@ int RunBuild(const BuildFlags& flags) {
     secret->set_id(id);
     secret->set_value(value);
   }
+  for (const auto& ref : f.cache_from) spec.add_cache_from(ref);
+  for (const auto& ref : f.cache_to) spec.add_cache_to(ref);
   spec.set_target(f.target);
   spec.set_no_cache(f.no_cache);
   for (const auto& o : f.outputs) *spec.add_outputs() = o;

@@ -30,7 +30,10 @@ Options:
                               build runs in-process on this machine
   -q, --quiet                 Print only the image digest
             --iidfile FILE          Write the image digest to FILE
-      --secret id=ID,src=FILE Secret for RUN --mount=type=secret (also env=VAR)
+            --secret id=ID,src=FILE Secret for RUN --mount=type=secret (also env=VAR)
+      --cache-from REF        Read layers from a registry cache repository
+      --cache-to REF          Write layers to a registry cache repository
+                              (REF or type=registry,ref=REF; repeatable)
 )";
 
 namespace {
@@ -246,6 +249,38 @@ absl::StatusOr<std::pair<std::string, std::string>> ReadSecretFlag(
   return std::make_pair(id, data);
 }
 
+absl::StatusOr<std::string> ParseCacheFlag(const std::string& flag,
+                                           const std::string& value) {
+  if (value.find('=') == std::string::npos) {
+    if (value.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": empty value"));
+    }
+    return value;
+  }
+  std::string type, ref;
+  for (absl::string_view field : absl::StrSplit(value, ',')) {
+    size_t eq = field.find('=');
+    std::string key(field.substr(0, eq));
+    std::string val(eq == absl::string_view::npos ? "" : field.substr(eq + 1));
+    if (key == "type") {
+      type = val;
+    } else if (key == "ref") {
+      ref = val;
+    }
+    // mode=, oci-mediatypes=, ...: every step is cached; nothing to choose.
+  }
+  if (!type.empty() && type != "registry") {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", value, ": cache type \"", type,
+                     "\" is not supported (type=registry is)"));
+  }
+  if (ref.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", value, ": ref= is required"));
+  }
+  return ref;
+}
+
 absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
                                            const std::string& env_scheduler) {
   BuildFlags f;
@@ -348,6 +383,12 @@ absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
       auto secret = ReadSecretFlag(*v);
       if (!secret.ok()) return secret.status();
       f.secrets.push_back(*std::move(secret));
+    } else if (name == "--cache-from" || name == "--cache-to") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      auto ref = ParseCacheFlag(name, *v);
+      if (!ref.ok()) return ref.status();
+      (name == "--cache-from" ? f.cache_from : f.cache_to).push_back(*ref);
     } else if (name == "--iidfile") {
       auto v = take_value();
       if (!v.ok()) return v.status();

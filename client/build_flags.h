@@ -31,7 +31,15 @@ struct BuildFlags {
   std::string iidfile;    // --iidfile: write the image digest here
   // --secret id=ID[,src=FILE|,env=VAR]: id and the secret's bytes.
   std::vector<std::pair<std::string, std::string>> secrets;
+  // --cache-from / --cache-to type=registry,ref=REGISTRY/REPO (or a bare ref).
+  std::vector<std::string> cache_from;
+  std::vector<std::string> cache_to;
 };
+
+// The cache repository of one `--cache-from`/`--cache-to` value: "REF" or
+// "type=registry,ref=REF[,mode=...]". Other cache types are refused by name.
+absl::StatusOr<std::string> ParseCacheFlag(const std::string& flag,
+                                           const std::string& value);
 
 // Reads one `--secret` value as docker buildx does: id=ID with src=FILE (or
 // source=), or env=VAR; a bare id=ID reads the environment variable ID, else

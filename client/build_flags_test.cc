@@ -103,6 +103,21 @@ TEST(ReadSecretFlag, FileEnvAndErrors) {
   EXPECT_EQ(flags->secrets[0].second, "hunter2");
 }
 
+TEST(ParseCacheFlag, RegistryOnly) {
+  EXPECT_EQ(*ParseCacheFlag("--cache-from", "r.io/c"), "r.io/c");
+  EXPECT_EQ(*ParseCacheFlag("--cache-to", "type=registry,ref=r.io/c,mode=max"),
+            "r.io/c");
+  auto bad = ParseCacheFlag("--cache-to", "type=gha");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("\"gha\""), std::string::npos);
+  EXPECT_FALSE(ParseCacheFlag("--cache-from", "type=registry").ok());
+  auto f =
+      ParseBuildFlags({"--cache-from", "a/b", "--cache-to", "c/d", "."}, "");
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->cache_from, std::vector<std::string>{"a/b"});
+  EXPECT_EQ(f->cache_to, std::vector<std::string>{"c/d"});
+}
+
 TEST(ParseOutputFlag, Types) {
   auto o = ParseOutputFlag("type=docker,dest=img.tar");
   ASSERT_TRUE(o.ok());

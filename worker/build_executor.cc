@@ -1066,10 +1066,51 @@ class BuildRun {
 BuildOutcome BuildExecutor::Execute(const BuildRequest& req,
                                     BuildEventSink* sink,
                                     const std::atomic<bool>* cancel) {
+  // --cache-from / --cache-to: this build's registry caches, tiered over the
+  // worker's own (local, then the farm's --cache-repo).
+  std::vector<std::unique_ptr<image::LayerCache>> owned;
+  image::LayerCache* cache = cache_;
+  std::vector<image::TieredLayerCache*> tiers{cache_};
+  std::set<std::string> refs(req.spec.cache_from().begin(),
+                             req.spec.cache_from().end());
+  refs.insert(req.spec.cache_to().begin(), req.spec.cache_to().end());
+  for (const std::string& text : refs) {
+    auto ref = image::ParseReference(text);
+    if (!ref.ok()) {
+      LS_LOG(WARNING) << "build " << req.build_id << ": cache " << text << ": "
+                      << ref.status();
+      continue;
+    }
+    image::TieredLayerCache::Options topts;
+    topts.read_remote = std::count(req.spec.cache_from().begin(),
+                                   req.spec.cache_from().end(), text) > 0;
+    topts.write_remote = std::count(req.spec.cache_to().begin(),
+                                    req.spec.cache_to().end(), text) > 0;
+    owned.push_back(
+        std::make_unique<image::RegistryLayerCache>(registry_, *ref));
+    auto tier = std::make_unique<image::TieredLayerCache>(
+        cache, owned.back().get(), topts);
+    tiers.push_back(tier.get());
+    cache = tier.get();
+    owned.push_back(std::move(tier));
+  }
   BuildOutcome outcome;
   {
-    BuildRun run(opts_, store_, cache_, registry_, req, sink, cancel);
+    BuildRun run(opts_, store_, cache, registry_, req, sink, cancel);
     outcome = run.Run();
+  }
+  // Flushes this build's remote caches before they go away (their stores run
+  // in the background).
+  cache->Flush().IgnoreError();
+  // Cache problems are warnings for the submitter, never failures.
+  for (image::TieredLayerCache* tier : tiers) {
+    for (const std::string& w : tier->TakeWarnings()) {
+      v1::BuildEvent ev;
+      ev.set_time_unix_nanos(NowNanos());
+      ev.mutable_log()->set_stream(v1::BuildEvent::Log::STDERR);
+      ev.mutable_log()->set_data(absl::StrCat("WARNING: ", w, "\n"));
+      sink->Emit(ev);
+    }
   }
   // The build's leases are gone; what other builds use stays leased.
   if (opts_.store_budget_bytes > 0) {

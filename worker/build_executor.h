@@ -67,7 +67,7 @@ class BuildExecutor {
   // repository); `registry` pulls base images and pushes results. All must
   // outlive the executor.
   BuildExecutor(ExecutorOptions opts, image::ContentStore* store,
-                image::LayerCache* cache, image::RegistryClient* registry)
+                image::TieredLayerCache* cache, image::RegistryClient* registry)
       : opts_(std::move(opts)),
         store_(store),
         cache_(cache),
@@ -84,7 +84,7 @@ class BuildExecutor {
  private:
   ExecutorOptions opts_;
   image::ContentStore* store_;
-  image::LayerCache* cache_;
+  image::TieredLayerCache* cache_;
   image::RegistryClient* registry_;
 };
 

@@ -107,7 +107,28 @@ config=$(jq -r .config.digest "$FARM_DIR/sde1/blobs/sha256/$(jq -r '.manifests[0
 jq -e '.created == "2023-11-14T22:13:20Z"' "$FARM_DIR/sde1/blobs/sha256/${config#sha256:}" >/dev/null ||
   fail "config created is not SOURCE_DATE_EPOCH"
 
-# 5. Pushing to a registry that refuses us fails the build clearly.
+# 5. A build's own --cache-to / --cache-from, on workers without --cache-repo.
+"$LONGSHORE" drain w1 >/dev/null
+"$LONGSHORE" drain w2 >/dev/null
+farm_start_worker w3
+echo "print('v3')" >"$ctx/app.py"
+build cacheto --cache-to "type=registry,ref=$REGISTRY/cache/per-build,mode=max" \
+  --iidfile "$FARM_DIR/cacheto.iid" "$ctx"
+grep -q 'building on worker w3' "$FARM_DIR/cacheto.log" || fail "cache-to build not on w3"
+"$LONGSHORE" drain w3 >/dev/null
+farm_start_worker w4
+build cachefrom --cache-from "$REGISTRY/cache/per-build" --iidfile "$FARM_DIR/cachefrom.iid" "$ctx"
+grep -q 'building on worker w4' "$FARM_DIR/cachefrom.log" || fail "cache-from build not on w4"
+[[ $(grep -c ' CACHED$' "$FARM_DIR/cachefrom.log") == 6 ]] ||
+  { cat "$FARM_DIR/cachefrom.log" >&2; fail "--cache-from did not serve all 6 steps"; }
+[[ $(cat "$FARM_DIR/cacheto.iid") == $(cat "$FARM_DIR/cachefrom.iid") ]] ||
+  fail "--cache-from build differs from the --cache-to build"
+rc=0
+"$LONGSHORE" build --cache-from type=local,src=/tmp/x "$ctx" 2>"$FARM_DIR/badcache.log" || rc=$?
+[[ $rc -eq 2 ]] && grep -q 'cache type "local" is not supported' "$FARM_DIR/badcache.log" ||
+  { cat "$FARM_DIR/badcache.log" >&2; fail "an unsupported cache type was not refused clearly"; }
+
+# 6. Pushing to a registry that refuses us fails the build clearly.
 printf 'FROM scratch\nCOPY busybox /b\n' >"$ctx/Dockerfile"
 rc=0
 "$LONGSHORE" build -t "127.0.0.1:1/nowhere/app:1" --push "$ctx" 2>"$FARM_DIR/refused.log" || rc=$?
