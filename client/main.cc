@@ -11,6 +11,7 @@
 #include "client/build_flags.h"
 #include "client/dockerfile_command.h"
 #include "client/embedded_farm.h"
+#include "client/unpack_image.h"
 
 namespace {
 
@@ -57,6 +58,9 @@ int main(int argc, char** argv) {
   }
   if (command == "__embedded-farm") {
     return longshore::client::RunEmbeddedFarm(args);
+  }
+  if (command == "__unpack-image") {
+    return longshore::client::RunUnpackImage(args);
   }
   if (command == "dockerfile") {
     return longshore::client::RunDockerfileCommand(args);
