@@ -24,29 +24,6 @@ std::string ParentDir(const std::string& path) {
   return path.substr(0, slash);
 }
 
-absl::Status CopyFile(const std::string& from, const std::string& to) {
-  UniqueFd in(open(from.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!in) return ErrnoStatus(errno, "open(%s)", from);
-  UniqueFd out(
-      open(to.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!out) return ErrnoStatus(errno, "open(%s)", to);
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = read(in.get(), buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(errno, "read(%s)", from);
-    if (n == 0) break;
-    for (ssize_t off = 0; off < n;) {
-      ssize_t w = write(out.get(), buf + off, n - off);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return ErrnoStatus(errno, "write(%s)", to);
-      off += w;
-    }
-  }
-  if (fsync(out.get()) != 0) return ErrnoStatus(errno, "fsync(%s)", to);
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::Status PlaceOutput(const std::string& tar_path, const std::string& dest,
@@ -54,17 +31,11 @@ absl::Status PlaceOutput(const std::string& tar_path, const std::string& dest,
   std::string parent = ParentDir(dest);
   RETURN_IF_ERROR(MakeDirs(parent));
   if (as_tar) {
-    std::string tmp = absl::StrCat(dest, ".longshore-tmp-", getpid());
     if (rename(tar_path.c_str(), dest.c_str()) == 0) return absl::OkStatus();
     if (errno != EXDEV) {
       return ErrnoStatus(errno, "rename(%s, %s)", tar_path, dest);
     }
-    absl::Status s = CopyFile(tar_path, tmp);
-    if (s.ok() && rename(tmp.c_str(), dest.c_str()) != 0) {
-      s = ErrnoStatus(errno, "rename(%s, %s)", tmp, dest);
-    }
-    if (!s.ok()) unlink(tmp.c_str());
-    return s;
+    return CopyFileAtomic(tar_path, dest);
   }
   struct stat st;
   if (lstat(dest.c_str(), &st) == 0) {

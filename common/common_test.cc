@@ -70,6 +70,23 @@ TEST(FileUtil, WriteReadRemove) {
             absl::StatusCode::kNotFound);
 }
 
+TEST(FileUtil, CopyFileAtomicWholeOrNothing) {
+  const char* tmp = getenv("TEST_TMPDIR");
+  auto dir = MakeTempDir(tmp ? tmp : "/tmp", "cp-");
+  ASSERT_TRUE(dir.ok());
+  std::string big(3 << 20, 'x');  // more than one buffer
+  big[12345] = 'y';
+  ASSERT_TRUE(WriteFileAtomic(*dir + "/src", big).ok());
+  ASSERT_TRUE(CopyFileAtomic(*dir + "/src", *dir + "/dst").ok());
+  EXPECT_EQ(*ReadFile(*dir + "/dst"), big);
+  absl::Status s = CopyFileAtomic(*dir + "/missing", *dir + "/dst2");
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_FALSE(PathExists(*dir + "/dst2"));
+  s = CopyFileAtomic(*dir + "/src", *dir + "/no/such/dir/dst");
+  EXPECT_FALSE(s.ok());
+  ASSERT_TRUE(RemoveTree(*dir).ok());
+}
+
 TEST(FlagNames, DashesBecomeUnderscoresBeforeTerminator) {
   const char* in[] = {"prog", "--work-dir=/a-b", "--slots", "2", "-x",
                       "--",   "--not-a-flag"};

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -61,6 +62,50 @@ absl::Status WriteFileAtomic(const std::string& path, absl::string_view data,
     return ErrnoStatus(err, "rename(%s, %s)", tmp, path);
   }
   return absl::OkStatus();
+}
+
+absl::Status CopyFdContents(int in, int out, const std::string& in_name,
+                            const std::string& out_name) {
+  for (;;) {
+    ssize_t n = ::sendfile(out, in, nullptr, 1 << 30);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EINVAL || errno == ENOSYS)) break;
+    if (n < 0) return ErrnoStatus(errno, "copy %s to %s", in_name, out_name);
+    if (n == 0) return absl::OkStatus();
+  }
+  // sendfile refused these descriptors: copy through a buffer.
+  std::vector<char> buf(1 << 20);
+  for (;;) {
+    ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, "read(%s)", in_name);
+    if (n == 0) return absl::OkStatus();
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = ::write(out, buf.data() + off, n - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return ErrnoStatus(errno, "write(%s)", out_name);
+      off += w;
+    }
+  }
+}
+
+absl::Status CopyFileAtomic(const std::string& from, const std::string& to,
+                            int mode) {
+  UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) return ErrnoStatus(errno, "open(%s)", from);
+  std::string tmp = absl::StrCat(to, ".tmp.", getpid());
+  UniqueFd out(
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
+  if (!out) return ErrnoStatus(errno, "open(%s)", tmp);
+  absl::Status s = CopyFdContents(in.get(), out.get(), from, tmp);
+  if (s.ok() && ::fsync(out.get()) != 0)
+    s = ErrnoStatus(errno, "fsync(%s)", tmp);
+  out.reset();
+  if (s.ok() && ::rename(tmp.c_str(), to.c_str()) != 0) {
+    s = ErrnoStatus(errno, "rename(%s, %s)", tmp, to);
+  }
+  if (!s.ok()) ::unlink(tmp.c_str());
+  return s;
 }
 
 absl::Status MakeDirs(const std::string& path, int mode) {

@@ -17,6 +17,14 @@ absl::StatusOr<std::string> ReadFile(const std::string& path);
 // Writes to `path.tmp.<pid>` and renames, so readers never see a partial file.
 absl::Status WriteFileAtomic(const std::string& path, absl::string_view data,
                              int mode = 0644);
+// Copies everything left to read from `in` into `out` (sendfile when the kernel
+// can, read/write otherwise); the names appear in errors.
+absl::Status CopyFdContents(int in, int out, const std::string& in_name,
+                            const std::string& out_name);
+// Copies the file `from` to `to` through `to`.tmp.<pid> and a rename, so `to`
+// appears whole or not at all.
+absl::Status CopyFileAtomic(const std::string& from, const std::string& to,
+                            int mode = 0644);
 // mkdir -p; existing directories are fine.
 absl::Status MakeDirs(const std::string& path, int mode = 0755);
 // rm -rf that does not follow symlinks; a missing path is OK.

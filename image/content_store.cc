@@ -346,26 +346,10 @@ absl::Status ContentStore::Ingest(const std::string& path,
   UniqueFd out(
       open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
   if (!out) return ErrnoStatus(errno, "open(%s)", tmp);
-  std::vector<char> buf(1 << 20);
-  for (;;) {
-    ssize_t n = read(in.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      unlink(tmp.c_str());
-      return ErrnoStatus(err, "read(%s)", path);
-    }
-    if (n == 0) break;
-    for (ssize_t off = 0; off < n;) {
-      ssize_t w = write(out.get(), buf.data() + off, n - off);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        int err = errno;
-        unlink(tmp.c_str());
-        return ErrnoStatus(err, "write(%s)", tmp);
-      }
-      off += w;
-    }
+  absl::Status copied = CopyFdContents(in.get(), out.get(), path, tmp);
+  if (!copied.ok()) {
+    unlink(tmp.c_str());
+    return copied;
   }
   out.reset();
   absl::Status s = CommitTemp(tmp, expected_digest);

@@ -197,43 +197,6 @@ absl::Status WriteTar(
   return tar.Close();
 }
 
-absl::Status CopyFile(const std::string& from, const std::string& to) {
-  UniqueFd in(open(from.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!in) return ErrnoStatus(errno, "open(%s)", from);
-  std::string tmp = absl::StrCat(to, ".tmp.", getpid());
-  UniqueFd out(
-      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (!out) return ErrnoStatus(errno, "open(%s)", tmp);
-  std::vector<char> buf(1 << 20);
-  for (;;) {
-    ssize_t n = read(in.get(), buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      unlink(tmp.c_str());
-      return ErrnoStatus(err, "read(%s)", from);
-    }
-    if (n == 0) break;
-    for (ssize_t off = 0; off < n;) {
-      ssize_t w = write(out.get(), buf.data() + off, n - off);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        int err = errno;
-        unlink(tmp.c_str());
-        return ErrnoStatus(err, "write(%s)", tmp);
-      }
-      off += w;
-    }
-  }
-  out.reset();
-  if (rename(tmp.c_str(), to.c_str()) != 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return ErrnoStatus(err, "rename(%s, %s)", tmp, to);
-  }
-  return absl::OkStatus();
-}
-
 template <typename WriteFn>
 absl::Status WriteFileVia(const std::string& path, WriteFn write) {
   std::string tmp = absl::StrCat(path, ".tmp.", getpid());
@@ -263,7 +226,7 @@ absl::Status WriteOciLayoutDir(ContentStore& store, const ImageExport& image,
     struct stat st;
     ASSIGN_OR_RETURN(int64_t size, store.BlobSize(d));
     if (stat(dest.c_str(), &st) == 0 && st.st_size == size) continue;
-    RETURN_IF_ERROR(CopyFile(store.BlobPath(d), dest));
+    RETURN_IF_ERROR(CopyFileAtomic(store.BlobPath(d), dest));
   }
   RETURN_IF_ERROR(WriteFileAtomic(dir + "/oci-layout", kOciLayoutFile));
   return WriteFileAtomic(dir + "/index.json", plan.index_json);

@@ -36,29 +36,6 @@ absl::StatusOr<std::vector<std::string>> ListDir(int root_fd,
   return ListDirSorted(fd.get(), rel);
 }
 
-absl::Status CopyData(int in, int out, const std::string& what) {
-  for (;;) {
-    ssize_t n = sendfile(out, in, nullptr, 1 << 30);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EINVAL || errno == ENOSYS)) break;
-    if (n < 0) return ErrnoStatus(errno, "copy %s", what);
-    if (n == 0) return absl::OkStatus();
-  }
-  char buf[1 << 16];
-  for (;;) {
-    ssize_t n = read(in, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return ErrnoStatus(errno, "read %s", what);
-    if (n == 0) return absl::OkStatus();
-    for (ssize_t off = 0; off < n;) {
-      ssize_t w = write(out, buf + off, n - off);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0) return ErrnoStatus(errno, "write %s", what);
-      off += w;
-    }
-  }
-}
-
 class Copier {
  public:
   explicit Copier(const CopyOptions& o) : o_(o) {}
@@ -111,7 +88,7 @@ class Copier {
                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
                         0600));
     if (!out) return ErrnoStatus(errno, "create(%s)", display);
-    RETURN_IF_ERROR(CopyData(in.get(), out.get(), display));
+    RETURN_IF_ERROR(CopyFdContents(in.get(), out.get(), display, display));
     return SetMeta(out.get(), st, display);
   }
 
@@ -393,7 +370,7 @@ absl::Status CopyFiles(const CopyOptions& o) {
                           O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
                           0600));
       if (!out) return ErrnoStatus(errno, "create(%s)", target);
-      RETURN_IF_ERROR(CopyData(src.get(), out.get(), display));
+      RETURN_IF_ERROR(CopyFdContents(src.get(), out.get(), display, display));
       RETURN_IF_ERROR(copier.SetMeta(out.get(), st, display));
       continue;
     }
