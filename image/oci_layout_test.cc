@@ -17,26 +17,14 @@
 #include "image/content_store.h"
 #include "image/image_builder.h"
 #include "image/layer_commit.h"
+#include "image/testing/test_registry.h"
 #include "nlohmann/json.hpp"
 
 namespace longshore::image {
 namespace {
 
-struct ShellResult {
-  int status;
-  std::string out;
-};
-
-ShellResult Shell(const std::string& cmd) {
-  ShellResult r{-1, ""};
-  FILE* f = popen((cmd + " 2>&1").c_str(), "r");
-  if (f == nullptr) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) r.out.append(buf, n);
-  r.status = pclose(f);
-  return r;
-}
+using testing::Shell;
+using testing::ShellResult;
 
 class OciLayoutTest : public ::testing::Test {
  protected:

@@ -116,6 +116,21 @@ absl::StatusOr<BuildRecord> ReadBuildRow(Statement& s) {
   return r;
 }
 
+// Every row of a SELECT of kBuildColumns.
+absl::StatusOr<std::vector<BuildRecord>> QueryBuilds(sqlite3* db,
+                                                     const std::string& sql) {
+  Statement s(db, sql.c_str());
+  RETURN_IF_ERROR(s.status());
+  std::vector<BuildRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(BuildRecord r, ReadBuildRow(s));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 // Binds every column but ord, in kBuildColumns order starting at `first`.
 void BindBuild(Statement& s, const BuildRecord& r, int first) {
   s.Bind(first + 0, r.id);
@@ -273,16 +288,7 @@ absl::StatusOr<std::vector<BuildRecord>> BuildJournal::List(
   std::string sql =
       absl::StrCat("SELECT ", kBuildColumns, " FROM builds", where,
                    " ORDER BY ord DESC LIMIT ", limit > 0 ? limit : -1);
-  Statement s(db_, sql.c_str());
-  RETURN_IF_ERROR(s.status());
-  std::vector<BuildRecord> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    ASSIGN_OR_RETURN(BuildRecord r, ReadBuildRow(s));
-    out.push_back(std::move(r));
-  }
-  return out;
+  return QueryBuilds(db_, sql);
 }
 
 absl::StatusOr<std::vector<BuildRecord>> BuildJournal::ListActive() {
@@ -291,16 +297,7 @@ absl::StatusOr<std::vector<BuildRecord>> BuildJournal::ListActive() {
       "SELECT ", kBuildColumns, " FROM builds WHERE state IN (",
       static_cast<int>(longshore::v1::QUEUED), ",",
       static_cast<int>(longshore::v1::RUNNING), ") ORDER BY ord ASC");
-  Statement s(db_, sql.c_str());
-  RETURN_IF_ERROR(s.status());
-  std::vector<BuildRecord> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    ASSIGN_OR_RETURN(BuildRecord r, ReadBuildRow(s));
-    out.push_back(std::move(r));
-  }
-  return out;
+  return QueryBuilds(db_, sql);
 }
 
 absl::Status BuildJournal::AppendEvent(const std::string& build_id,

@@ -1027,11 +1027,6 @@ class BuildRun {
       }
     }
     out->references = pushed_refs.empty() ? tags : pushed_refs;
-    // Cache writes run beside the build; they finish before it reports success,
-    // so no cache entry points at a blob that is not there. Their errors cost
-    // only future hits.
-    absl::Status flushed = cache_->Flush();
-    if (!flushed.ok()) Warn(absl::StrCat("cache write: ", flushed.message()));
     return absl::OkStatus();
   }
 
@@ -1099,8 +1094,9 @@ BuildOutcome BuildExecutor::Execute(const BuildRequest& req,
     BuildRun run(opts_, store_, cache, registry_, req, sink, cancel);
     outcome = run.Run();
   }
-  // Flushes this build's remote caches before they go away (their stores run
-  // in the background).
+  // Cache writes run beside the build; they finish here, before the build
+  // reports success, so no cache entry points at a blob that is not there.
+  // Their errors cost only future hits: they come back as warnings below.
   cache->Flush().IgnoreError();
   // Cache problems are warnings for the submitter, never failures.
   for (image::TieredLayerCache* tier : tiers) {

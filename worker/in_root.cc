@@ -2,9 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <vector>
@@ -15,22 +13,6 @@
 #include "common/status_macros.h"
 
 namespace longshore::worker {
-
-absl::StatusOr<UniqueFd> OpenInRoot(int root_fd, const std::string& path,
-                                    int flags, mode_t mode) {
-  struct open_how how = {};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  const char* p = path.empty() ? "." : path.c_str();
-  for (;;) {
-    long fd = syscall(SYS_openat2, root_fd, p, &how, sizeof(how));
-    if (fd >= 0) return UniqueFd(static_cast<int>(fd));
-    // EAGAIN: a concurrent rename raced the lookup; the kernel asks to retry.
-    if (errno == EAGAIN || errno == EINTR) continue;
-    return ErrnoStatus(errno, "openat2(%s)", path);
-  }
-}
 
 std::string CleanPath(const std::string& path) {
   bool absolute = !path.empty() && path[0] == '/';

@@ -10,12 +10,13 @@
 
 #include "absl/status/statusor.h"
 #include "common/unique_fd.h"
+#include "sandbox/in_root.h"
 
 namespace longshore::worker {
 
-// openat2(root_fd, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS).
-absl::StatusOr<UniqueFd> OpenInRoot(int root_fd, const std::string& path,
-                                    int flags, mode_t mode = 0);
+// openat2(root_fd, path, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS): the
+// sandbox's, so the worker and the sandbox resolve image paths alike.
+using sandbox::OpenInRoot;
 
 // Creates every missing directory of `path` (absolute, inside the root) with
 // `mode` and `uid:gid`, resolving existing components (symlinks too) inside the
