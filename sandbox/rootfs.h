@@ -53,11 +53,6 @@ absl::Status SetUpRootfs(const RootfsSpec& spec,
 // Brings the loopback interface of the current network namespace up.
 absl::Status BringUpLoopback();
 
-// Removes the crash marker a `volatile` overlay leaves in its work directory
-// (`work_fd`, the --work directory), so the directory can be mounted again.
-// Call once the command has exited. Best effort.
-void RemoveVolatileMarker(int work_fd);
-
 // Removes the mount-point stubs recorded by SetUpRootfs (deepest first) if
 // they are still empty files or directories. Runs after pivot_root, once the
 // step's processes are gone. Best effort.

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,6 +33,7 @@
 #include "sandbox/id_mapping.h"
 #include "sandbox/limits.h"
 #include "sandbox/network.h"
+#include "sandbox/raw_syscall.h"
 #include "sandbox/seccomp_policy.h"
 #include "sandbox/step.h"
 #include "sandbox/userns.h"
@@ -54,6 +57,26 @@ void PrintLine(absl::string_view message) {
 int Failure(const absl::Status& status) {
   PrintLine(status.message());
   return kExitSandboxFailure;
+}
+
+// Pid 1's stack (it runs in this process's memory), mapped lazily: only the
+// pages it touches cost anything.
+constexpr size_t kInitStackSize = 8 << 20;
+constexpr size_t kGuardSize = 4096;
+
+struct InitArgs {
+  const StepConfig* config;
+  // This process's ends of the pipes and its signalfd: pid 1 must not hold
+  // them (EOF on the sync pipe is how pid 1 learns the parent died).
+  int parent_fds[3];
+};
+
+// Pid 1's entry, on its own stack. Until the parent releases it (sync pipe)
+// it makes only errno-free calls: the parent is still using the memory.
+int InitEntry(void* arg) {
+  const InitArgs& a = *static_cast<const InitArgs*>(arg);
+  for (int fd : a.parent_fds) RawSyscall(SYS_close, fd);
+  StepInitMain(*a.config);
 }
 
 int64_t NowMs() {
@@ -83,6 +106,58 @@ absl::StatusOr<Mode> DetectMode() {
     return Mode::kInsideUserNamespace;
   }
   return Mode::kStandalone;
+}
+
+// The empty directory pid 1 mounts the step's scratch tmpfs on, in the step's
+// mount namespace only: seen from here it stays an empty directory.
+struct ScratchDir {
+  std::string path;
+  bool remove = false;  // a per-step directory, removed at exit
+};
+
+// The uid this process's effective uid is in the parent user namespace (its
+// own when not mapped).
+uint32_t ParentNamespaceUid() {
+  const uint32_t euid = ::geteuid();
+  absl::StatusOr<std::string> text = ReadFile("/proc/self/uid_map");
+  if (!text.ok()) return euid;
+  absl::StatusOr<std::vector<IdMapExtent>> map = ParseIdMap(*text);
+  if (!map.ok()) return euid;
+  for (const IdMapExtent& e : *map) {
+    if (euid >= e.inside && euid - e.inside < e.count) {
+      return e.outside + (euid - e.inside);
+    }
+  }
+  return euid;
+}
+
+// Concurrent steps share one mount point, $TMPDIR/longshore-sandbox.UID
+// (UID as the parent user namespace sees it, so two workers running as
+// different users do not collide): each mounts its tmpfs there in its own
+// namespace. Creating and removing a directory per step cost two ext4
+// directory updates, about half a millisecond here. The shared directory is
+// used only when it is a real directory owned by this uid and closed to
+// others; otherwise (another user made one first) each step makes its own.
+absl::StatusOr<ScratchDir> PrepareScratchDir() {
+  const char* tmp = ::getenv("TMPDIR");
+  const std::string parent = tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp";
+  ScratchDir dir;
+  dir.path = absl::StrCat(parent, "/longshore-sandbox.", ParentNamespaceUid());
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    struct stat st;
+    if (::lstat(dir.path.c_str(), &st) == 0) {
+      if (S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() &&
+          (st.st_mode & 077) == 0) {
+        return dir;
+      }
+      break;
+    }
+    if (errno != ENOENT) break;
+    if (::mkdir(dir.path.c_str(), 0700) != 0 && errno != EEXIST) break;
+  }
+  ASSIGN_OR_RETURN(dir.path, MakeTempDir(parent, "longshore-sandbox."));
+  dir.remove = true;
+  return dir;
 }
 
 std::string HostsFile(const SandboxOptions& o) {
@@ -181,14 +256,11 @@ int RunSandbox(const SandboxOptions& o) {
         !setgroups.ok() || setgroups->find("allow") != std::string::npos;
   }
 
-  const char* tmp = ::getenv("TMPDIR");
-  const std::string tmp_parent = tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp";
-  absl::StatusOr<std::string> scratch =
-      MakeTempDir(tmp_parent, "longshore-sandbox.");
+  absl::StatusOr<ScratchDir> scratch = PrepareScratchDir();
   if (!scratch.ok()) return Failure(scratch.status());
-  // Pid 1 mounts a tmpfs on it in the step's mount namespace only, gone with
-  // the step's last process: here it is an empty directory again.
-  absl::Cleanup remove_scratch = [&scratch] { ::rmdir(scratch->c_str()); };
+  absl::Cleanup remove_scratch = [&scratch] {
+    if (scratch->remove) ::rmdir(scratch->path.c_str());
+  };
 
   config.rootfs.lowers = o.lowers;
   config.rootfs.upper = o.upper;
@@ -218,7 +290,7 @@ int RunSandbox(const SandboxOptions& o) {
   if (*mode == Mode::kInsideUserNamespace && own_userns) {
     config.become_root = true;
   }
-  config.rootfs.scratch_dir = *scratch;
+  config.rootfs.scratch_dir = scratch->path;
   config.rootfs.hosts = HostsFile(o);
   config.rootfs.resolv_conf = ResolvConf(o);
   config.rootfs.hostname = o.hostname + "\n";
@@ -257,10 +329,24 @@ int RunSandbox(const SandboxOptions& o) {
                    CLONE_NEWCGROUP;
   if (o.network != NetworkMode::kHost) flags |= CLONE_NEWNET;
   if (own_userns) flags |= CLONE_NEWUSER;
-  // A raw clone (fork semantics, no shared memory) rather than unshare: this
-  // process stays outside the new namespaces, so the step's mounts vanish with
-  // the step. clone3 places pid 1 in the step's cgroup from birth, so its
-  // cgroup namespace is rooted there.
+  // A clone rather than unshare: this process stays outside the new
+  // namespaces, so the step's mounts vanish with the step.
+  //
+  // Pid 1 shares this process's memory (CLONE_VM, on a stack of its own):
+  // no page tables are copied for it and none torn down when it exits, and
+  // neither process takes copy-on-write faults, which on this class of
+  // machine cost more than setting up all the namespaces. The rules that
+  // keep this safe: pid 1 touches nothing of this process's but the
+  // read-only `config` and blocks on the sync pipe until it is released;
+  // from then until pid 1 is reaped this process makes only RawSyscall calls
+  // (errno is shared) on stack buffers (the heap is pid 1's). File
+  // descriptors, signal dispositions and credentials stay per process.
+  //
+  // With a cgroup, clone3 places pid 1 in the step's cgroup from birth, so
+  // its cgroup namespace is rooted there; clone3 has no library wrapper that
+  // switches stacks, so pid 1 is then a copy (fork semantics).
+  InitArgs init_args{&config, {sync_w.get(), status_r.get(), sigfd.get()}};
+  void* init_stack = nullptr;
   long pid;
   if (cgroup) {
     struct clone_args args = {};
@@ -268,28 +354,42 @@ int RunSandbox(const SandboxOptions& o) {
     args.exit_signal = SIGCHLD;
     args.cgroup = static_cast<uint64_t>(cgroup->fd());
     pid = ::syscall(SYS_clone3, &args, sizeof(args));
+    if (pid == 0) InitEntry(&init_args);
   } else {
-    pid = ::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr,
-                    nullptr);
+    init_stack =
+        ::mmap(nullptr, kInitStackSize, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (init_stack == MAP_FAILED) {
+      return Failure(ErrnoStatus(errno, "mmap(pid 1 stack)"));
+    }
+    // A guard page: an overflow is a SIGSEGV, not a write into this heap.
+    if (::mprotect(init_stack, kGuardSize, PROT_NONE) != 0) {
+      int err = errno;
+      ::munmap(init_stack, kInitStackSize);
+      return Failure(ErrnoStatus(err, "mprotect(pid 1 stack guard)"));
+    }
+    pid = ::clone(InitEntry, static_cast<char*>(init_stack) + kInitStackSize,
+                  static_cast<int>(flags) | CLONE_VM | SIGCHLD, &init_args);
   }
   if (pid < 0) {
-    return Failure(ErrnoStatus(errno, "clone(namespaces)"));
-  }
-  if (pid == 0) {
-    sync_w.release();
-    status_r.release();
-    sigfd.release();
-    StepInitMain(config);
+    int err = errno;
+    if (init_stack != nullptr) ::munmap(init_stack, kInitStackSize);
+    return Failure(ErrnoStatus(err, "clone(namespaces)"));
   }
   const pid_t init = static_cast<pid_t>(pid);
+  absl::Cleanup unmap_stack = [init_stack] {
+    if (init_stack != nullptr) ::munmap(init_stack, kInitStackSize);
+  };
   sync_r.reset();
   status_w.reset();
 
-  int exit_code = -1;
+  // Reaps pid 1 after killing it (which kills the whole step): afterwards
+  // nothing shares this process's memory any more.
   auto kill_and_reap = [init]() {
-    ::kill(init, SIGKILL);
+    RawSyscall(SYS_kill, init, SIGKILL);
     int ignored;
-    while (::waitpid(init, &ignored, 0) < 0 && errno == EINTR) {
+    while (RawSyscall(SYS_wait4, init, reinterpret_cast<long>(&ignored), 0,
+                      0) == -EINTR) {
     }
   };
   if (*mode == Mode::kStandalone) {
@@ -318,30 +418,54 @@ int RunSandbox(const SandboxOptions& o) {
     }
     slirp.emplace(std::move(*started));
   }
-  char go = 'g';
-  if (::write(sync_w.get(), &go, 1) != 1) {
-    int err = errno;
-    kill_and_reap();
-    return Failure(ErrnoStatus(err, "write(sync pipe)"));
-  }
-
   const int64_t deadline =
       o.timeout_seconds > 0 ? NowMs() + int64_t{o.timeout_seconds} * 1000 : -1;
-  std::string message;
+  char go = 'g';
+  long wrote =
+      RawSyscall(SYS_write, sync_w.get(), reinterpret_cast<long>(&go), 1);
+  if (wrote != 1) {
+    kill_and_reap();
+    return Failure(ErrnoStatus(wrote < 0 ? static_cast<int>(-wrote) : EIO,
+                               "write(sync pipe)"));
+  }
+
+  // Pid 1 runs: from here until it is reaped, RawSyscall only (see above).
+  // Only the first line pid 1 or the command reports is used.
+  char message[1024];
+  size_t message_len = 0;
+  auto read_status = [&]() {
+    char buf[512];
+    long r = RawSyscall(SYS_read, status_r.get(), reinterpret_cast<long>(buf),
+                        sizeof(buf));
+    if (r > 0) {
+      size_t n =
+          std::min(static_cast<size_t>(r), sizeof(message) - message_len);
+      std::memcpy(message + message_len, buf, n);
+      message_len += n;
+    }
+    return r;
+  };
+  int exit_code = -1;
+  int poll_error = 0;
   bool status_open = true;
   bool timed_out = false;
   while (exit_code < 0) {
     struct pollfd fds[2] = {{sigfd.get(), POLLIN, 0},
                             {status_open ? status_r.get() : -1, POLLIN, 0}};
-    int wait_ms = -1;
-    if (deadline >= 0)
-      wait_ms = static_cast<int>(std::max<int64_t>(0, deadline - NowMs()));
-    int n = ::poll(fds, 2, wait_ms);
+    struct timespec wait, *wait_ptr = nullptr;
+    if (deadline >= 0) {
+      const int64_t left = std::max<int64_t>(0, deadline - NowMs());
+      wait.tv_sec = static_cast<time_t>(left / 1000);
+      wait.tv_nsec = static_cast<long>(left % 1000) * 1000000;
+      wait_ptr = &wait;
+    }
+    long n = RawSyscall(SYS_ppoll, reinterpret_cast<long>(fds), 2,
+                        reinterpret_cast<long>(wait_ptr), 0, 0);
+    if (n == -EINTR) continue;
     if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
+      poll_error = static_cast<int>(-n);
       kill_and_reap();
-      return Failure(ErrnoStatus(err, "poll"));
+      break;
     }
     if (n == 0) {
       // Killing pid 1 kills every process of the step's pid namespace.
@@ -350,39 +474,34 @@ int RunSandbox(const SandboxOptions& o) {
       break;
     }
     if (fds[1].revents != 0) {
-      char buf[1024];
-      ssize_t r = ::read(status_r.get(), buf, sizeof(buf));
-      if (r > 0) {
-        message.append(buf, static_cast<size_t>(r));
-      } else if (r == 0 || errno != EINTR) {
-        status_open = false;
-      }
+      long r = read_status();
+      if (r == 0 || (r < 0 && r != -EINTR)) status_open = false;
     }
     if (fds[0].revents & POLLIN) {
       struct signalfd_siginfo si;
-      while (::read(sigfd.get(), &si, sizeof(si)) == sizeof(si)) {
+      while (RawSyscall(SYS_read, sigfd.get(), reinterpret_cast<long>(&si),
+                        sizeof(si)) == sizeof(si)) {
         if (si.ssi_signo == SIGCHLD) {
           int st = 0;
-          pid_t r = ::waitpid(init, &st, WNOHANG);
-          if (r == init) {
+          if (RawSyscall(SYS_wait4, init, reinterpret_cast<long>(&st), WNOHANG,
+                         0) == init) {
             exit_code = WIFEXITED(st)     ? WEXITSTATUS(st)
                         : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
                                           : kExitSandboxFailure;
           }
         } else {
-          ::kill(init, static_cast<int>(si.ssi_signo));
+          RawSyscall(SYS_kill, init, static_cast<long>(si.ssi_signo));
         }
       }
     }
   }
-  // Whatever pid 1 or the command wrote before dying is complete now.
+  // Pid 1 is reaped: the memory is this process's alone again. Whatever pid
+  // 1 or the command wrote before dying is complete now.
   if (status_open) {
-    char buf[1024];
-    ssize_t r;
-    while ((r = ::read(status_r.get(), buf, sizeof(buf))) > 0) {
-      message.append(buf, static_cast<size_t>(r));
+    while (read_status() > 0) {
     }
   }
+  if (poll_error != 0) return Failure(ErrnoStatus(poll_error, "poll"));
   if (slirp) slirp->Stop();
   if (cgroup && cgroup->OomKilled()) {
     PrintLine(absl::StrCat("memory limit: the step used more than ",
@@ -394,8 +513,9 @@ int RunSandbox(const SandboxOptions& o) {
                            o.timeout_seconds, " s and was killed"));
     return kExitTimeout;
   }
-  if (!message.empty()) {
-    PrintLine(message.substr(0, message.find('\n')));
+  if (message_len > 0) {
+    absl::string_view text(message, message_len);
+    PrintLine(text.substr(0, text.find('\n')));
     if (exit_code == 0) exit_code = kExitSandboxFailure;
   }
   return exit_code;

@@ -1,5 +1,6 @@
-// What the parent side hands to the step's pid 1 (by memory, across clone(2)
-// without CLONE_VM) and the pid-1 side itself.
+// What the parent side hands to the step's pid 1 (by memory: pid 1 runs in
+// the parent's memory, or in a copy of it when clone3 places it in a cgroup)
+// and the pid-1 side itself.
 #ifndef LONGSHORE_SANDBOX_STEP_H_
 #define LONGSHORE_SANDBOX_STEP_H_
 

@@ -286,13 +286,11 @@ class DiskCheck {
 
 // Kills every process of the step, reports `message` and exits kExitLimit.
 [[noreturn]] void StopForLimit(int err_fd, const std::string& message,
-                               const std::vector<std::string>& stubs,
-                               int work_fd) {
+                               const std::vector<std::string>& stubs) {
   ::kill(-1, SIGKILL);
   while (::waitpid(-1, nullptr, 0) > 0 || errno == EINTR) {
   }
   RemoveStubs(stubs);
-  if (work_fd >= 0) RemoveVolatileMarker(work_fd);
   FailFast(err_fd, message, kExitLimit);
 }
 
@@ -348,11 +346,6 @@ void StepInitMain(const StepConfig& c) {
     upper.reset(
         ::open(c.rootfs.upper.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!upper) Fail(err_fd, ErrnoStatus(errno, "open(%s)", c.rootfs.upper));
-  }
-  // The overlay's work directory, to remove its crash marker at the end.
-  UniqueFd work;
-  if (c.rootfs.rootfs_dir.empty() && !c.rootfs.work.empty()) {
-    work.reset(::open(c.rootfs.work.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
   }
   std::vector<std::string> stubs;
   if (absl::Status s = SetUpRootfs(c.rootfs, &stubs); !s.ok()) Fail(err_fd, s);
@@ -453,7 +446,7 @@ void StepInitMain(const StepConfig& c) {
       sig = ::sigtimedwait(&waited, &info, &wait);
       if (sig < 0 && errno == EAGAIN) {
         if (std::string over = disk.Check(); !over.empty()) {
-          StopForLimit(err_fd, over, stubs, work.get());
+          StopForLimit(err_fd, over, stubs);
         }
         continue;
       }
@@ -480,7 +473,7 @@ void StepInitMain(const StepConfig& c) {
   // once more, however recently the last check ran.
   if (upper) {
     if (std::string over = disk.Check(); !over.empty()) {
-      StopForLimit(err_fd, over, stubs, work.get());
+      StopForLimit(err_fd, over, stubs);
     }
   }
   if (!stubs.empty()) {
@@ -491,7 +484,6 @@ void StepInitMain(const StepConfig& c) {
     }
     RemoveStubs(stubs);
   }
-  if (work) RemoveVolatileMarker(work.get());
   ::_exit(StatusToExitCode(command_status));
 }
 
