@@ -3,17 +3,21 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/if_tun.h>
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <net/if.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -88,6 +92,24 @@ absl::Status AddProhibitRoute(int sock, const BlockedPrefix& p, uint32_t seq) {
 }
 
 }  // namespace
+
+absl::Status CreatePersistentTap() {
+  UniqueFd tun(::open("/dev/net/tun", O_RDWR | O_CLOEXEC));
+  if (!tun) {
+    return ErrnoStatus(errno,
+                       "open(/dev/net/tun) (is it missing or not mode 0666?)");
+  }
+  struct ifreq ifr = {};
+  std::strncpy(ifr.ifr_name, kSlirpTapName, IFNAMSIZ - 1);
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  if (::ioctl(tun.get(), TUNSETIFF, &ifr) != 0) {
+    return ErrnoStatus(errno, "ioctl(TUNSETIFF, %s)", kSlirpTapName);
+  }
+  if (::ioctl(tun.get(), TUNSETPERSIST, 1) != 0) {
+    return ErrnoStatus(errno, "ioctl(TUNSETPERSIST, %s)", kSlirpTapName);
+  }
+  return absl::OkStatus();
+}
 
 absl::Status ProhibitBlockedDestinations() {
   UniqueFd sock(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
@@ -193,17 +215,10 @@ void SlirpProcess::Stop() {
     exit_fd_ = -1;
   }
   if (pid_ > 0) {
-    // slirp4netns polls its exit fd; give it a moment, then insist.
-    int status;
-    for (int i = 0; i < 200; ++i) {
-      pid_t r = ::waitpid(pid_, &status, WNOHANG);
-      if (r == pid_ || (r < 0 && errno != EINTR)) {
-        pid_ = -1;
-        return;
-      }
-      ::usleep(5000);
-    }
+    // Nothing of slirp4netns outlives the step's network namespace, which is
+    // gone by now: no need to wait for it to notice its exit fd.
     ::kill(pid_, SIGKILL);
+    int status;
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
     pid_ = -1;

@@ -28,9 +28,18 @@ inline constexpr char kSlirpDns[] = "10.0.2.3";
 // nested user namespace does not own it, so the step cannot remove them.
 absl::Status ProhibitBlockedDestinations();
 
+// Creates slirp's tap0 in the current network namespace, persistent (it
+// outlives this process's descriptor), for slirp4netns to attach to. Closing
+// the last descriptor of a non-persistent tap unregisters the device there
+// and then, which waits for RCU grace periods (17-20 ms here) in whichever
+// process closes it: the sandbox would wait that long for slirp4netns to
+// exit. A persistent one goes with the namespace, whose cleanup the kernel
+// runs in the background. Needs CAP_NET_ADMIN over the namespace.
+absl::Status CreatePersistentTap();
+
 // A running slirp4netns attached to a step's network namespace. The
-// destructor (or Stop) closes its exit pipe, which makes it exit, and reaps
-// it.
+// destructor (or Stop) kills and reaps it; its exit pipe (EOF when the
+// sandbox dies) and a parent-death signal stop it otherwise.
 class SlirpProcess {
  public:
   // Starts `binary` (a path, or a name looked up in PATH) for the network

@@ -68,14 +68,16 @@ struct InitArgs {
   const StepConfig* config;
   // This process's ends of the pipes and its signalfd: pid 1 must not hold
   // them (EOF on the sync pipe is how pid 1 learns the parent died).
-  int parent_fds[3];
+  int parent_fds[4];  // -1 for none
 };
 
 // Pid 1's entry, on its own stack. Until the parent releases it (sync pipe)
 // it makes only errno-free calls: the parent is still using the memory.
 int InitEntry(void* arg) {
   const InitArgs& a = *static_cast<const InitArgs*>(arg);
-  for (int fd : a.parent_fds) RawSyscall(SYS_close, fd);
+  for (int fd : a.parent_fds) {
+    if (fd >= 0) RawSyscall(SYS_close, fd);
+  }
   StepInitMain(*a.config);
 }
 
@@ -310,6 +312,16 @@ int RunSandbox(const SandboxOptions& o) {
   UniqueFd status_r(status[0]), status_w(status[1]);
   config.sync_fd = sync_r.get();
   config.status_fd = status_w.get();
+  UniqueFd tap_r, tap_w;
+  if (o.network == NetworkMode::kDefault) {
+    int tap[2];
+    if (::pipe2(tap, O_CLOEXEC) != 0) {
+      return Failure(ErrnoStatus(errno, "pipe2"));
+    }
+    tap_r.reset(tap[0]);
+    tap_w.reset(tap[1]);
+    config.tap_ready_fd = tap_w.get();
+  }
 
   // Blocked before clone so none is lost; pid 1 inherits the mask and takes
   // them with sigwaitinfo, the command unblocks everything.
@@ -345,7 +357,8 @@ int RunSandbox(const SandboxOptions& o) {
   // With a cgroup, clone3 places pid 1 in the step's cgroup from birth, so
   // its cgroup namespace is rooted there; clone3 has no library wrapper that
   // switches stacks, so pid 1 is then a copy (fork semantics).
-  InitArgs init_args{&config, {sync_w.get(), status_r.get(), sigfd.get()}};
+  InitArgs init_args{&config,
+                     {sync_w.get(), status_r.get(), sigfd.get(), tap_r.get()}};
   void* init_stack = nullptr;
   long pid;
   if (cgroup) {
@@ -382,6 +395,7 @@ int RunSandbox(const SandboxOptions& o) {
   };
   sync_r.reset();
   status_w.reset();
+  tap_w.reset();
 
   // Reaps pid 1 after killing it (which kills the whole step): afterwards
   // nothing shares this process's memory any more.
@@ -407,26 +421,39 @@ int RunSandbox(const SandboxOptions& o) {
       return Failure(mapped);
     }
   }
-  std::optional<SlirpProcess> slirp;
-  if (o.network == NetworkMode::kDefault) {
-    absl::StatusOr<SlirpProcess> started = SlirpProcess::Start(
-        o.slirp4netns, init,
-        own_userns ? absl::StrCat("/proc/", init, "/ns/user") : "", 10000);
-    if (!started.ok()) {
-      kill_and_reap();
-      return Failure(started.status());
-    }
-    slirp.emplace(std::move(*started));
-  }
   const int64_t deadline =
       o.timeout_seconds > 0 ? NowMs() + int64_t{o.timeout_seconds} * 1000 : -1;
   char go = 'g';
-  long wrote =
-      RawSyscall(SYS_write, sync_w.get(), reinterpret_cast<long>(&go), 1);
-  if (wrote != 1) {
+  auto release_init = [&]() -> absl::Status {
+    long wrote =
+        RawSyscall(SYS_write, sync_w.get(), reinterpret_cast<long>(&go), 1);
+    if (wrote == 1) return absl::OkStatus();
     kill_and_reap();
-    return Failure(ErrnoStatus(wrote < 0 ? static_cast<int>(-wrote) : EIO,
-                               "write(sync pipe)"));
+    return ErrnoStatus(wrote < 0 ? static_cast<int>(-wrote) : EIO,
+                       "write(sync pipe)");
+  };
+  if (absl::Status s = release_init(); !s.ok()) return Failure(s);
+  std::optional<SlirpProcess> slirp;
+  if (tap_r) {
+    // Pid 1 makes the tap and blocks on the sync pipe again: while it is
+    // blocked this process may use the heap, to start slirp4netns. When pid 1
+    // fails instead (EOF here), its message is read below.
+    char t = 0;
+    long r;
+    do {
+      r = RawSyscall(SYS_read, tap_r.get(), reinterpret_cast<long>(&t), 1);
+    } while (r == -EINTR);
+    if (r == 1) {
+      absl::StatusOr<SlirpProcess> started = SlirpProcess::Start(
+          o.slirp4netns, init,
+          own_userns ? absl::StrCat("/proc/", init, "/ns/user") : "", 10000);
+      if (!started.ok()) {
+        kill_and_reap();
+        return Failure(started.status());
+      }
+      slirp.emplace(std::move(*started));
+      if (absl::Status s = release_init(); !s.ok()) return Failure(s);
+    }
   }
 
   // Pid 1 runs: from here until it is reaped, RawSyscall only (see above).

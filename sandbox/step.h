@@ -33,6 +33,10 @@ struct StepConfig {
   // pid 1 reads one byte here once the parent has set up its user namespace
   // (or right away); EOF means the parent died.
   int sync_fd = -1;
+  // --network default: pid 1 creates the tap slirp4netns attaches to, writes
+  // one byte here, then reads a second byte from sync_fd (slirp4netns is
+  // ready) before going on.
+  int tap_ready_fd = -1;
   // Close-on-exec; errors go here as one line "operation: reason".
   int status_fd = -1;
   // Become uid/gid 0 in the new namespace first (it was created by an

@@ -26,6 +26,7 @@
 #include "sandbox/caps.h"
 #include "sandbox/id_mapping.h"
 #include "sandbox/in_root.h"
+#include "sandbox/network.h"
 #include "sandbox/seccomp_policy.h"
 #include "sandbox/step.h"
 #include "sandbox/user_spec.h"
@@ -333,6 +334,16 @@ void StepInitMain(const StepConfig& c) {
   struct pollfd pfd = {c.sync_fd, POLLIN, 0};
   if (::poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLHUP | POLLERR))) {
     ::_exit(kExitSandboxFailure);
+  }
+  if (c.tap_ready_fd >= 0) {
+    // The parent is blocked on this pipe meanwhile, then starts slirp4netns
+    // while pid 1 is blocked on the sync pipe: the two never run at once
+    // before the second byte.
+    if (absl::Status s = CreatePersistentTap(); !s.ok()) Fail(err_fd, s);
+    char t = 't';
+    if (::write(c.tap_ready_fd, &t, 1) != 1) ::_exit(kExitSandboxFailure);
+    ::close(c.tap_ready_fd);
+    if (!ReadByte(c.sync_fd)) ::_exit(kExitSandboxFailure);
   }
   ::close(c.sync_fd);
 
