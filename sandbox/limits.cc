@@ -61,13 +61,11 @@ int ApplyCommandRlimits(const StepLimits& limits) {
     // the polling interval of the upper-directory check.
     if (int e = SetBoth(RLIMIT_FSIZE, limits.disk_bytes); e != 0) return e;
   }
-  if (!limits.in_cgroup) {
-    if (limits.memory_bytes > 0) {
-      if (int e = SetBoth(RLIMIT_AS, limits.memory_bytes); e != 0) return e;
-    }
-    if (limits.pids > 0) {
-      if (int e = SetBoth(RLIMIT_NPROC, limits.pids); e != 0) return e;
-    }
+  if (limits.memory_bytes > 0 && !limits.memory_in_cgroup) {
+    if (int e = SetBoth(RLIMIT_AS, limits.memory_bytes); e != 0) return e;
+  }
+  if (limits.pids > 0 && !limits.pids_in_cgroup) {
+    if (int e = SetBoth(RLIMIT_NPROC, limits.pids); e != 0) return e;
   }
   return 0;
 }
@@ -145,22 +143,37 @@ absl::StatusOr<uint64_t> DiskUsage(int dir_fd, uint64_t stop_above) {
   return total;
 }
 
+absl::Status WriteCgroupLimits(int dir_fd, const std::string& path,
+                               const std::set<std::string>& delegated,
+                               StepLimits* limits) {
+  limits->memory_in_cgroup = false;
+  limits->pids_in_cgroup = false;
+  if (limits->memory_bytes > 0 && delegated.count("memory") > 0) {
+    RETURN_IF_ERROR(WriteControl(dir_fd, path, "memory.max",
+                                 absl::StrCat(limits->memory_bytes)));
+    // Swap would let the step go past the limit; a group OOM kill takes the
+    // whole step down rather than one process of it.
+    (void)WriteControl(dir_fd, path, "memory.swap.max", "0");
+    RETURN_IF_ERROR(WriteControl(dir_fd, path, "memory.oom.group", "1"));
+    limits->memory_in_cgroup = true;
+  }
+  if (limits->pids > 0 && delegated.count("pids") > 0) {
+    RETURN_IF_ERROR(
+        WriteControl(dir_fd, path, "pids.max", absl::StrCat(limits->pids + 1)));
+    limits->pids_in_cgroup = true;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<StepCgroup> StepCgroup::Create(const std::string& parent,
                                               const std::string& name,
-                                              const StepLimits& limits) {
+                                              StepLimits* limits) {
   ASSIGN_OR_RETURN(std::string controllers,
                    ReadFile(parent + "/cgroup.subtree_control"));
   std::set<std::string> enabled;
   for (absl::string_view c :
        absl::StrSplit(controllers, absl::ByAnyChar(" \n"), absl::SkipEmpty())) {
     enabled.insert(std::string(c));
-  }
-  for (const char* needed : {"memory", "pids"}) {
-    if (enabled.count(needed) == 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          parent, "/cgroup.subtree_control lacks '", needed,
-          "': the cgroup is not delegated with the controllers steps need"));
-    }
   }
   const std::string path = absl::StrCat(parent, "/", name);
   if (::mkdir(path.c_str(), 0755) != 0) {
@@ -173,18 +186,7 @@ absl::StatusOr<StepCgroup> StepCgroup::Create(const std::string& parent,
     return ErrnoStatus(err, "open(%s)", path);
   }
   StepCgroup cg(path, std::move(fd));
-  if (limits.memory_bytes > 0) {
-    RETURN_IF_ERROR(WriteControl(cg.fd(), path, "memory.max",
-                                 absl::StrCat(limits.memory_bytes)));
-    // Swap would let the step go past the limit; a group OOM kill takes the
-    // whole step down rather than one process of it.
-    (void)WriteControl(cg.fd(), path, "memory.swap.max", "0");
-    RETURN_IF_ERROR(WriteControl(cg.fd(), path, "memory.oom.group", "1"));
-  }
-  if (limits.pids > 0) {
-    RETURN_IF_ERROR(
-        WriteControl(cg.fd(), path, "pids.max", absl::StrCat(limits.pids + 1)));
-  }
+  RETURN_IF_ERROR(WriteCgroupLimits(cg.fd(), path, enabled, limits));
   return cg;
 }
 

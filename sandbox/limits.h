@@ -6,6 +6,7 @@
 #define LONGSHORE_SANDBOX_LIMITS_H_
 
 #include <cstdint>
+#include <set>
 #include <string>
 
 #include "absl/status/status.h"
@@ -20,15 +21,17 @@ struct StepLimits {
   uint64_t pids = 0;
   uint64_t disk_bytes = 0;
   uint64_t nofile = 0;
-  // Memory and pids are enforced by a cgroup; the rlimit stand-ins are off.
-  bool in_cgroup = false;
+  // Enforced by the step's cgroup (memory.max, pids.max); the rlimit
+  // stand-in for that one is off.
+  bool memory_in_cgroup = false;
+  bool pids_in_cgroup = false;
 };
 
 // Sets the command's rlimits (soft = hard, so the step cannot raise them
 // back: that needs CAP_SYS_RESOURCE in the initial user namespace):
 // RLIMIT_CORE 0 always; RLIMIT_NOFILE when set; RLIMIT_FSIZE = disk limit;
-// without a cgroup RLIMIT_AS = memory and RLIMIT_NPROC = pids. Returns 0 or an
-// errno value. Async-signal-safe.
+// RLIMIT_AS = memory and RLIMIT_NPROC = pids unless the cgroup enforces them.
+// Returns 0 or an errno value. Async-signal-safe.
 int ApplyCommandRlimits(const StepLimits& limits);
 
 // Run by pid 1 right before it creates the command's user namespace, when
@@ -47,15 +50,27 @@ int SetNamespaceTaskLimit(uint64_t pids);
 inline constexpr int kMaxDiskWalkDepth = 512;
 absl::StatusOr<uint64_t> DiskUsage(int dir_fd, uint64_t stop_above);
 
-// A step's own cgroup, a child of a delegated cgroup v2 directory.
+// Writes the limits whose controller is in `delegated` into the cgroup
+// directory `dir_fd` (`path` names it in errors): memory.max with
+// memory.swap.max 0 and memory.oom.group 1, pids.max = pids + 1 (pid 1
+// included). Sets limits->memory_in_cgroup / pids_in_cgroup to what it wrote.
+absl::Status WriteCgroupLimits(int dir_fd, const std::string& path,
+                               const std::set<std::string>& delegated,
+                               StepLimits* limits);
+
+// A step's own cgroup, a child of a delegated cgroup v2 directory. Pid 1 is
+// born in it (clone3 CLONE_INTO_CGROUP) and its cgroup namespace is rooted
+// there, so the step sees its own cgroup as "/" and its own limits.
 class StepCgroup {
  public:
-  // Creates `parent`/`name` and writes memory.max (with memory.swap.max 0 and
-  // memory.oom.group 1) and pids.max. FailedPrecondition when `parent` lacks
-  // the memory or pids controller in cgroup.subtree_control.
+  // Creates `parent`/`name`. Each limit in `limits` whose controller `parent`
+  // delegates (its cgroup.subtree_control lists it) is written there:
+  // memory.max (with memory.swap.max 0 and memory.oom.group 1), pids.max;
+  // `limits->memory_in_cgroup` / `pids_in_cgroup` say which, so the caller
+  // falls back to rlimits for the others.
   static absl::StatusOr<StepCgroup> Create(const std::string& parent,
                                            const std::string& name,
-                                           const StepLimits& limits);
+                                           StepLimits* limits);
   StepCgroup(StepCgroup&& other) noexcept;
   StepCgroup& operator=(StepCgroup&&) = delete;
   // Removes the cgroup (it must be empty by then).

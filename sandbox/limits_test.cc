@@ -92,8 +92,8 @@ TEST_F(LimitsTest, CommandRlimitsAreSetHardAndSoft) {
     if (!is(RLIMIT_NPROC, 100)) _exit(4);
     if (!is(RLIMIT_FSIZE, 1 << 20)) _exit(5);
     if (!is(RLIMIT_NOFILE, 64)) _exit(6);
-    // With a cgroup, memory and pids are left to it.
-    l.in_cgroup = true;
+    // What the cgroup enforces is left to it.
+    l.memory_in_cgroup = true;
     l.memory_bytes = 1ull << 20;
     if (ApplyCommandRlimits(l) != 0) _exit(7);
     if (!is(RLIMIT_AS, 1ull << 30)) _exit(8);
@@ -105,16 +105,56 @@ TEST_F(LimitsTest, CommandRlimitsAreSetHardAndSoft) {
   EXPECT_EQ(WEXITSTATUS(status), 0) << "check number that failed";
 }
 
-TEST_F(LimitsTest, CgroupWithoutDelegatedControllersIsRefused) {
+TEST_F(LimitsTest, CgroupTakesTheLimitsItsControllersCover) {
+  // A directory standing in for a step's cgroup: the control files are plain
+  // files here, so what is written can be read back.
+  for (const char* f :
+       {"memory.max", "memory.swap.max", "memory.oom.group", "pids.max"}) {
+    ASSERT_TRUE(WriteFileAtomic(dir_ + "/" + f, "").ok());
+  }
+  UniqueFd fd(open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(fd);
+  StepLimits l;
+  l.memory_bytes = 64 << 20;
+  l.pids = 10;
+  ASSERT_TRUE(WriteCgroupLimits(fd.get(), dir_, {"memory", "pids"}, &l).ok());
+  EXPECT_TRUE(l.memory_in_cgroup);
+  EXPECT_TRUE(l.pids_in_cgroup);
+  EXPECT_EQ(*ReadFile(dir_ + "/memory.max"), "67108864");
+  EXPECT_EQ(*ReadFile(dir_ + "/memory.swap.max"), "0");
+  EXPECT_EQ(*ReadFile(dir_ + "/memory.oom.group"), "1");
+  EXPECT_EQ(*ReadFile(dir_ + "/pids.max"), "11");  // pid 1 included
+
+  // Only pids delegated: memory stays with RLIMIT_AS.
+  ASSERT_TRUE(WriteFileAtomic(dir_ + "/memory.max", "unset").ok());
+  ASSERT_TRUE(WriteCgroupLimits(fd.get(), dir_, {"pids", "cpu"}, &l).ok());
+  EXPECT_FALSE(l.memory_in_cgroup);
+  EXPECT_TRUE(l.pids_in_cgroup);
+  EXPECT_EQ(*ReadFile(dir_ + "/memory.max"), "unset");
+}
+
+TEST_F(LimitsTest, CgroupWithoutControllersLeavesLimitsToRlimits) {
   ASSERT_TRUE(
       WriteFileAtomic(dir_ + "/cgroup.subtree_control", "cpu io\n").ok());
   StepLimits l;
+  l.memory_bytes = 64 << 20;
   l.pids = 10;
-  auto cg = StepCgroup::Create(dir_, "step-1", l);
+  l.memory_in_cgroup = l.pids_in_cgroup = true;  // stale values are reset
+  auto cg = StepCgroup::Create(dir_, "step-1", &l);
+  ASSERT_TRUE(cg.ok()) << cg.status();
+  EXPECT_TRUE(PathExists(dir_ + "/step-1"));
+  EXPECT_FALSE(l.memory_in_cgroup);
+  EXPECT_FALSE(l.pids_in_cgroup);
+  EXPECT_FALSE(PathExists(dir_ + "/step-1/pids.max"));
+}
+
+TEST_F(LimitsTest, MissingSubtreeControlIsAnError) {
+  StepLimits l;
+  auto cg = StepCgroup::Create(dir_ + "/absent", "step-1", &l);
   ASSERT_FALSE(cg.ok());
-  EXPECT_NE(cg.status().message().find("lacks 'memory'"), std::string::npos)
+  EXPECT_NE(cg.status().message().find("cgroup.subtree_control"),
+            std::string::npos)
       << cg.status();
-  EXPECT_FALSE(PathExists(dir_ + "/step-1"));
 }
 
 }  // namespace

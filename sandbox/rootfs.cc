@@ -246,6 +246,13 @@ absl::Status MountSys(int root_fd, const RootfsSpec& spec, Masker* masker,
   for (const char* rel : kMaskedSysPaths) {
     RETURN_IF_ERROR(masker->Mask(sys.get(), rel, absl::StrCat("/sys/", rel)));
   }
+  if (spec.cgroup2) {
+    UniqueFd cg(::openat(sys.get(), "fs/cgroup",
+                         O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!cg) return ErrnoStatus(errno, "open(/sys/fs/cgroup)");
+    RETURN_IF_ERROR(Mount("cgroup2", FdPath(cg.get()), "cgroup2",
+                          MS_RDONLY | kNoSuidDevExec, "", "/sys/fs/cgroup"));
+  }
   return absl::OkStatus();
 }
 

@@ -37,6 +37,10 @@ struct RootfsSpec {
   // routes (--network default: link-local/cloud metadata, slirp's host
   // loopback alias).
   bool block_private_destinations = false;
+  // The step has a cgroup of its own (its cgroup namespace's root): with
+  // own_network, cgroup2 is mounted read-only at /sys/fs/cgroup, so tools see
+  // the step's limits as in a container.
+  bool cgroup2 = false;
   // Host paths and tmpfs mounted inside the root (RUN --mount).
   std::vector<BindMountSpec> binds;
   std::vector<TmpfsMountSpec> tmpfs;

@@ -277,18 +277,18 @@ int RunSandbox(const SandboxOptions& o) {
   config.limits.disk_bytes = o.disk_bytes;
   config.limits.nofile = o.nofile;
   std::optional<StepCgroup> cgroup;
-  if (!o.cgroup_parent.empty() && (o.memory_bytes > 0 || o.pids > 0)) {
+  if (!o.cgroup_parent.empty()) {
     absl::StatusOr<StepCgroup> cg = StepCgroup::Create(
-        o.cgroup_parent, absl::StrCat("step-", ::getpid()), config.limits);
+        o.cgroup_parent, absl::StrCat("step-", ::getpid()), &config.limits);
     if (!cg.ok()) return Failure(cg.status());
     cgroup.emplace(std::move(*cg));
-    config.limits.in_cgroup = true;
+    config.rootfs.cgroup2 = true;
   }
   // In the worker's namespace pid 1 gets a user namespace of its own when
   // tasks are counted by RLIMIT_NPROC: the count is then the step's alone,
   // not shared with the worker and every other step (see limits.h).
-  const bool own_userns =
-      *mode == Mode::kStandalone || (o.pids > 0 && !config.limits.in_cgroup);
+  const bool own_userns = *mode == Mode::kStandalone ||
+                          (o.pids > 0 && !config.limits.pids_in_cgroup);
   if (*mode == Mode::kInsideUserNamespace && own_userns) {
     config.become_root = true;
   }

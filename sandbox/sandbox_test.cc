@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -574,6 +575,103 @@ TEST_P(SandboxTest, MemoryLimitWithoutCgroupCapsAddressSpace) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("out of memory")) << r.out;
   EXPECT_THAT(r.out, HasSubstr("1+0 records out")) << r.out;
+}
+
+// Where the unified (cgroup v2) hierarchy is mounted, or "".
+std::string Cgroup2Mount() {
+  absl::StatusOr<std::string> info = ReadFile("/proc/self/mountinfo");
+  if (!info.ok()) return "";
+  for (absl::string_view line : absl::StrSplit(*info, '\n')) {
+    std::vector<std::string> f = absl::StrSplit(line, ' ');
+    auto dash = std::find(f.begin(), f.end(), "-");
+    if (f.size() > 4 && dash != f.end() && dash + 1 != f.end() &&
+        *(dash + 1) == "cgroup2") {
+      return f[4];
+    }
+  }
+  return "";
+}
+
+std::vector<std::string> StepCgroups(const std::string& parent) {
+  std::vector<std::string> out;
+  DIR* d = opendir(parent.c_str());
+  if (d == nullptr) return out;
+  while (struct dirent* e = readdir(d)) {
+    if (absl::StartsWith(e->d_name, "step-")) out.push_back(e->d_name);
+  }
+  closedir(d);
+  return out;
+}
+
+TEST_P(SandboxTest, StepRunsInItsOwnCgroupUnderADelegatedParent) {
+  const std::string mount = Cgroup2Mount();
+  ASSERT_FALSE(mount.empty())
+      << "no cgroup2 mount in /proc/self/mountinfo: this test needs the "
+         "unified hierarchy (cgroup v2)";
+  auto user = testing::FindUnprivilegedUser();
+  ASSERT_TRUE(user.ok()) << user.status();
+  // A delegated subtree, as systemd's Delegate=yes makes one: the directory
+  // and its cgroup.procs/threads/subtree_control belong to the user; the
+  // sandbox runs in the leaf "caller", steps go beside it.
+  const std::string parent =
+      absl::StrCat(mount, "/longshore-sandbox-test-", getpid());
+  const std::string caller = parent + "/caller";
+  ASSERT_EQ(mkdir(parent.c_str(), 0755), 0)
+      << parent << ": " << strerror(errno);
+  ASSERT_EQ(mkdir(caller.c_str(), 0755), 0) << strerror(errno);
+  absl::Cleanup remove = [&] {
+    rmdir(caller.c_str());
+    for (const std::string& step : StepCgroups(parent)) {
+      rmdir((parent + "/" + step).c_str());
+    }
+    rmdir(parent.c_str());
+  };
+  for (const std::string& path :
+       {parent, parent + "/cgroup.procs", parent + "/cgroup.threads",
+        parent + "/cgroup.subtree_control", caller, caller + "/cgroup.procs"}) {
+    ASSERT_EQ(chown(path.c_str(), user->uid, user->gid), 0) << path;
+  }
+  RunOptions opts;
+  opts.cgroup = caller;
+  std::vector<std::string> during;
+  std::string procs_during;
+  opts.on_first_line = [&](pid_t) {
+    during = StepCgroups(parent);
+    if (during.size() == 1) {
+      absl::StatusOr<std::string> procs =
+          ReadFile(absl::StrCat(parent, "/", during[0], "/cgroup.procs"));
+      if (procs.ok()) procs_during = *procs;
+    }
+  };
+  RunResult r =
+      Sandbox({"--cgroup-parent", parent, "--pids", "16", "--", "/bin/sh", "-c",
+               "echo started; sleep 1; cat /proc/self/cgroup; "
+               "echo procs=$(wc -l < /sys/fs/cgroup/cgroup.procs); "
+               "echo limit > /sys/fs/cgroup/pids.max 2>&1 || true; "
+               "touch /sys/fs/cgroup/x 2>&1 || true"},
+              opts);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // Pid 1 was born in step-<pid> (clone3 CLONE_INTO_CGROUP), the command with
+  // it: pid 1, the shell and sleep.
+  ASSERT_EQ(during.size(), 1u) << absl::StrJoin(during, ",");
+  EXPECT_GE(std::vector<std::string>(
+                absl::StrSplit(procs_during, '\n', absl::SkipEmpty()))
+                .size(),
+            2u)
+      << procs_during;
+  // The step's cgroup namespace is rooted there, and its cgroup is mounted
+  // read-only at /sys/fs/cgroup, listing the step's own processes (pid 1, sh,
+  // wc at least).
+  EXPECT_THAT(r.out, HasSubstr("\n0::/\n")) << r.out;
+  EXPECT_THAT(r.out, HasSubstr("Read-only file system")) << r.out;
+  size_t at = r.out.find("procs=");
+  ASSERT_NE(at, std::string::npos) << r.out;
+  int procs = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(
+      r.out.substr(at + 6, r.out.find('\n', at) - at - 6), &procs));
+  EXPECT_GE(procs, 3) << r.out;
+  // Gone with the step.
+  EXPECT_THAT(StepCgroups(parent), ::testing::IsEmpty());
 }
 
 TEST_P(SandboxTest, DiskLimitStopsTheStep) {

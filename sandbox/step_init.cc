@@ -360,7 +360,7 @@ void StepInitMain(const StepConfig& c) {
   }
   std::vector<std::string> stubs;
   if (absl::Status s = SetUpRootfs(c.rootfs, &stubs); !s.ok()) Fail(err_fd, s);
-  if (c.limits.pids > 0 && !c.limits.in_cgroup) {
+  if (c.limits.pids > 0 && !c.limits.pids_in_cgroup) {
     if (int e = SetNamespaceTaskLimit(c.limits.pids); e != 0) {
       Fail(err_fd, ErrnoStatus(e, "setrlimit(RLIMIT_NPROC)"));
     }

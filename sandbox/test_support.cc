@@ -122,6 +122,8 @@ absl::StatusOr<RunResult> Run(const std::vector<std::string>& argv,
   for (const std::string& e : opts.env)
     cenv.push_back(const_cast<char*>(e.c_str()));
   cenv.push_back(nullptr);
+  const std::string cgroup_procs =
+      opts.cgroup.empty() ? "" : opts.cgroup + "/cgroup.procs";
   const double start = Now();
   pid_t pid = ::fork();
   if (pid < 0) return ErrnoStatus(errno, "fork");
@@ -132,6 +134,11 @@ absl::StatusOr<RunResult> Run(const std::vector<std::string>& argv,
     int devnull = ::open("/dev/null", O_RDONLY);
     ::dup2(devnull, 0);
     if (leak >= 0) ::dup2(leak, opts.leak_fd);  // dup2 clears close-on-exec.
+    if (!cgroup_procs.empty()) {
+      int fd = ::open(cgroup_procs.c_str(), O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || ::write(fd, "0", 1) != 1) ::_exit(120);
+      ::close(fd);
+    }
     if (!opts.as_root) {
       if (::setgroups(0, nullptr) != 0 || ::setgid(user.gid) != 0 ||
           ::setuid(user.uid) != 0) {

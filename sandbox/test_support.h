@@ -62,6 +62,9 @@ struct RunOptions {
   int leak_fd = -1;
   // Run as this user (default the unprivileged user); as_root keeps uid 0.
   bool as_root = false;
+  // When set, a cgroup v2 directory the child moves itself into (as root,
+  // before dropping privileges).
+  std::string cgroup;
   // Called once with the child's pid after the first line of stdout arrives.
   std::function<void(pid_t)> on_first_line;
 };
