@@ -722,6 +722,10 @@ class BuildRun {
     limit("--pids", opts_.step_pids);
     limit("--disk", opts_.step_disk_bytes);
     limit("--nofile", opts_.step_nofile);
+    if (!opts_.cgroup_parent.empty()) {
+      inv.extra_args.insert(inv.extra_args.end(),
+                            {"--cgroup-parent", opts_.cgroup_parent});
+    }
     inv.extra_args.insert(inv.extra_args.end(), mounts.sandbox_args.begin(),
                           mounts.sandbox_args.end());
     inv.extra_args.insert(inv.extra_args.end(), heredoc_args.begin(),

@@ -38,6 +38,9 @@ struct ExecutorOptions {
   int64_t step_pids = 0;
   int64_t step_disk_bytes = 0;
   int64_t step_nofile = 0;
+  // A delegated cgroup v2 directory: each step gets a cgroup under it, which
+  // enforces the memory and pids limits its controllers cover.
+  std::string cgroup_parent;
   // After each build, unreferenced blobs and snapshots are collected (least
   // recently used first) until the store fits; 0 keeps everything.
   int64_t store_budget_bytes = 0;

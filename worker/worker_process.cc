@@ -76,6 +76,7 @@ absl::Status ServeWorker(const WorkerConfig& config,
   eopts.step_pids = config.step_pids;
   eopts.step_disk_bytes = config.step_disk_bytes;
   eopts.step_nofile = config.step_nofile;
+  eopts.cgroup_parent = env.cgroup_parent;
   eopts.store_budget_bytes = config.store_budget_bytes;
   AgentOptions aopts;
   aopts.scheduler_address = config.scheduler_address;

@@ -1,5 +1,6 @@
 #include "worker/worker_setup.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -8,11 +9,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <set>
+#include <string>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/errno_status.h"
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "common/unique_fd.h"
 #include "sandbox/userns.h"
 
 namespace longshore::worker {
@@ -50,29 +60,104 @@ absl::Status CompileSeccomp(const std::string& sandbox,
   return absl::OkStatus();
 }
 
-// cgroup v2 delegation: the worker may create child cgroups only when its own
-// cgroup (unified hierarchy) is writable to it.
-void ReportCgroups() {
-  auto self = ReadFile("/proc/self/cgroup");
-  std::string unified;
-  if (self.ok()) {
-    size_t pos = self->find("0::");
-    if (pos != std::string::npos) {
-      unified = self->substr(pos + 3);
-      unified = unified.substr(0, unified.find('\n'));
+// Where the unified (cgroup v2) hierarchy is mounted ("" when it is not):
+// /sys/fs/cgroup on a v2 host, /sys/fs/cgroup/unified on a hybrid one.
+std::string Cgroup2MountPoint() {
+  absl::StatusOr<std::string> info = ReadFile("/proc/self/mountinfo");
+  if (!info.ok()) return "";
+  for (absl::string_view line : absl::StrSplit(*info, '\n')) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+    auto dash = std::find(f.begin(), f.end(), "-");
+    if (f.size() > 4 && dash != f.end() && dash + 1 != f.end() &&
+        *(dash + 1) == "cgroup2") {
+      return std::string(f[4]);
     }
   }
-  struct stat st;
-  bool v2 = stat("/sys/fs/cgroup/cgroup.controllers", &st) == 0;
-  std::string dir = absl::StrCat("/sys/fs/cgroup", unified);
-  if (!v2 || unified.empty() || access(dir.c_str(), W_OK) != 0) {
-    LS_LOG(WARNING) << "cgroup v2 is not delegated to this worker ("
-                    << (v2 ? dir + " not writable" : "no unified hierarchy")
-                    << "): step memory and pids limits fall back to rlimits";
+  return "";
+}
+
+absl::Status WriteCgroupFile(const std::string& path,
+                             const std::string& value) {
+  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(errno, "open(%s)", path);
+  if (write(fd.get(), value.data(), value.size()) !=
+      static_cast<ssize_t>(value.size())) {
+    return ErrnoStatus(errno, "write(%s, %s)", path, value);
   }
+  return absl::OkStatus();
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> PrepareStepCgroups(std::string* report) {
+  const std::string mount = Cgroup2MountPoint();
+  std::string own;
+  if (absl::StatusOr<std::string> self = ReadFile("/proc/self/cgroup");
+      self.ok()) {
+    for (absl::string_view line : absl::StrSplit(*self, '\n')) {
+      if (absl::ConsumePrefix(&line, "0::")) own = std::string(line);
+    }
+  }
+  const std::string dir = mount + (own == "/" ? "" : own);
+  if (mount.empty() || own.empty() || own == "/" ||
+      access(dir.c_str(), W_OK) != 0 ||
+      access((dir + "/cgroup.procs").c_str(), W_OK) != 0 ||
+      access((dir + "/cgroup.subtree_control").c_str(), W_OK) != 0) {
+    *report = absl::StrCat(
+        "cgroup v2 is not delegated to this worker (",
+        mount.empty() ? "no unified hierarchy"
+                      : absl::StrCat(dir.empty() ? mount : dir,
+                                     own == "/" ? " is the root cgroup"
+                                                : " is not writable"),
+        "): steps get no cgroup; memory and pids limits fall back to "
+        "rlimits");
+    return std::string();
+  }
+  // Cgroup v2 lets a cgroup hand controllers to its children only while it
+  // holds no process itself: the worker's own processes (this one and the
+  // one the operator started, waiting outside the user namespace) move to a
+  // leaf, and steps get cgroups beside it.
+  const std::string leaf = dir + "/worker";
+  if (mkdir(leaf.c_str(), 0755) != 0 && errno != EEXIST) {
+    return ErrnoStatus(errno, "mkdir(%s)", leaf);
+  }
+  ASSIGN_OR_RETURN(std::string procs, ReadFile(dir + "/cgroup.procs"));
+  for (absl::string_view pid : absl::StrSplit(procs, '\n', absl::SkipEmpty())) {
+    UniqueFd fd(open((leaf + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) return ErrnoStatus(errno, "open(%s/cgroup.procs)", leaf);
+    // A process that exited meanwhile (ESRCH) is no reason to stop.
+    if (write(fd.get(), pid.data(), pid.size()) < 0 && errno != ESRCH) {
+      return ErrnoStatus(errno, "move process %s into %s", pid, leaf);
+    }
+  }
+  ASSIGN_OR_RETURN(std::string available,
+                   ReadFile(dir + "/cgroup.controllers"));
+  std::set<std::string> have;
+  for (absl::string_view c :
+       absl::StrSplit(available, absl::ByAnyChar(" \n"), absl::SkipEmpty())) {
+    have.insert(std::string(c));
+  }
+  struct Limit {
+    const char* controller;
+    const char* file;
+    const char* fallback;
+  };
+  std::vector<std::string> enforced;
+  for (const Limit& l : {Limit{"memory", "memory.max", "RLIMIT_AS"},
+                         Limit{"pids", "pids.max", "RLIMIT_NPROC"}}) {
+    const bool enabled = have.count(l.controller) > 0 &&
+                         WriteCgroupFile(dir + "/cgroup.subtree_control",
+                                         absl::StrCat("+", l.controller))
+                             .ok();
+    enforced.push_back(enabled ? absl::StrCat(l.controller, " by ", l.file)
+                               : absl::StrCat(l.controller, " by ", l.fallback,
+                                              " (no ", l.controller,
+                                              " controller delegated)"));
+  }
+  *report = absl::StrCat("steps run in cgroups under ", dir,
+                         "; limits: ", absl::StrJoin(enforced, ", "));
+  return dir;
+}
 
 absl::StatusOr<std::string> FindSandboxBinary(const std::string& flag,
                                               const std::string& self_exe) {
@@ -146,7 +231,13 @@ absl::StatusOr<WorkerEnvironment> PrepareWorkerProcess(
   } else {
     LS_LOG(WARNING) << "--no-seccomp: steps run without a seccomp filter";
   }
-  ReportCgroups();
+  std::string report;
+  ASSIGN_OR_RETURN(env.cgroup_parent, PrepareStepCgroups(&report));
+  if (env.cgroup_parent.empty()) {
+    LS_LOG(WARNING) << report;
+  } else {
+    LS_LOG(INFO) << report;
+  }
   return env;
 }
 

@@ -24,7 +24,18 @@ struct WorkerEnvironment {
   std::string sandbox_binary;  // absolute
   std::string seccomp_bpf;     // compiled filter file, empty with no_seccomp
   pid_t original_pid = 0;      // pid of the process the operator started
+  // A delegated cgroup v2 directory steps get cgroups under; empty when the
+  // worker's cgroup is not delegated.
+  std::string cgroup_parent;
 };
+
+// When this process's cgroup v2 directory is delegated (writable, with its
+// cgroup.procs and cgroup.subtree_control), moves the processes in it to a
+// leaf "worker", enables the memory and pids controllers it has for its
+// children, and returns the directory; otherwise returns "". Either way
+// `report` gets the line the worker logs: where steps run and how memory and
+// pids limits are enforced.
+absl::StatusOr<std::string> PrepareStepCgroups(std::string* report);
 
 // Must run before any thread exists. Returns only in the re-executed worker,
 // inside its namespaces; the process the operator started waits there and exits

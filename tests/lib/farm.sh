@@ -45,7 +45,34 @@ farm_cleanup() {
   fi
   # Worker state belongs to the test user's subordinate ids; remove as root.
   [[ -n "${FARM_DIR:-}" ]] && rm -rf "$FARM_DIR"
+  farm_remove_cgroup
   exit $rc
+}
+
+# farm_delegate_cgroup: a cgroup v2 directory delegated to the test user, as
+# systemd's Delegate=yes makes one (the directory and its cgroup.procs,
+# cgroup.threads and cgroup.subtree_control); workers started afterwards run
+# in it. Sets FARM_CGROUP; removed on exit.
+farm_delegate_cgroup() {
+  local mount
+  mount=$(awk '{ for (i = 1; i <= NF; i++) if ($i == "-") { if ($(i + 1) == "cgroup2") print $5; break } }' \
+    /proc/self/mountinfo | head -n1)
+  [[ -n "$mount" ]] || fail "no cgroup2 mount: this test needs the unified hierarchy (cgroup v2)"
+  FARM_CGROUP="$mount/longshore-test-$$"
+  mkdir "$FARM_CGROUP"
+  chown "$FARM_USER:" "$FARM_CGROUP" "$FARM_CGROUP/cgroup.procs" \
+    "$FARM_CGROUP/cgroup.threads" "$FARM_CGROUP/cgroup.subtree_control"
+}
+
+farm_remove_cgroup() {
+  [[ -n "${FARM_CGROUP:-}" && -d "$FARM_CGROUP" ]] || return 0
+  local d
+  for _ in $(seq 50); do
+    for d in "$FARM_CGROUP"/*/; do [[ -d "$d" ]] && rmdir "$d" 2>/dev/null; done
+    rmdir "$FARM_CGROUP" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "warning: could not remove $FARM_CGROUP" >&2
 }
 
 farm_init() {
@@ -117,7 +144,12 @@ farm_start_worker() {
   chown "$FARM_USER:" "$work"
   local port
   port=$(free_port)
-  setpriv --reuid "$FARM_USER" --regid "$FARM_USER" --init-groups \
+  # In the delegated cgroup when there is one: the shell moves itself there,
+  # then becomes the worker.
+  local procs=/dev/null
+  [[ -n "${FARM_CGROUP:-}" ]] && procs="$FARM_CGROUP/cgroup.procs"
+  sh -c 'echo $$ >"$1"; shift; exec "$@"' sh "$procs" \
+    setpriv --reuid "$FARM_USER" --regid "$FARM_USER" --init-groups \
     env HOME="$work" "$FARM_DIR/bin/longshore-worker" \
     --scheduler "127.0.0.1:$SCHED_PORT" --work-dir "$work" --slots 1 \
     --worker-id "$name" --metrics-listen "127.0.0.1:$port" "$@" \
