@@ -324,7 +324,9 @@ TEST_P(SandboxTest, ProcIsFreshAndMasked) {
   EXPECT_THAT(r.out, HasSubstr("/proc/keys=0\n"));
   EXPECT_THAT(r.out, HasSubstr("/proc/timer_list=0\n"));
   EXPECT_THAT(r.out, Not(HasSubstr("/proc/kcore=1")));
-  if (PathExists("/proc/acpi")) EXPECT_THAT(r.out, HasSubstr("acpi=0\n"));
+  if (PathExists("/proc/acpi")) {
+    EXPECT_THAT(r.out, HasSubstr("acpi=0\n"));
+  }
   EXPECT_THAT(r.out, HasSubstr("sysrq-ro\n"));
   EXPECT_THAT(r.out, HasSubstr("sys-ro\n"));
   // Only pid 1, the shell, and ls/grep's processes are visible.

@@ -698,6 +698,8 @@ class BuildRun {
     }
     SandboxInvocation inv;
     inv.sandbox_binary = opts_.sandbox_binary;
+    // The worker's scratch space (emptied when the worker starts), not /tmp.
+    inv.tmp_dir = opts_.work_dir + "/tmp";
     inv.lowers = Lowers(r);
     if (inv.lowers.empty()) inv.lowers.push_back(EmptyDir());
     inv.upper = step_dir + "/upper";

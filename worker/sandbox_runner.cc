@@ -84,7 +84,10 @@ absl::StatusOr<SandboxOutcome> RunSandbox(
   // The sandbox builds the step's environment from --env alone; it gets only
   // what it needs to run itself.
   std::string path_env = "PATH=/usr/sbin:/usr/bin:/sbin:/bin";
-  std::vector<char*> envp{path_env.data(), nullptr};
+  std::string tmp_env = "TMPDIR=" + inv.tmp_dir;
+  std::vector<char*> envp{path_env.data()};
+  if (!inv.tmp_dir.empty()) envp.push_back(tmp_env.data());
+  envp.push_back(nullptr);
   pid_t pid = -1;
   int rc = posix_spawn(&pid, inv.sandbox_binary.c_str(), &fa, &attr,
                        argv.data(), envp.data());

@@ -16,6 +16,9 @@ namespace longshore::worker {
 
 struct SandboxInvocation {
   std::string sandbox_binary;
+  // The sandbox's $TMPDIR, where it keeps the mount point it shares between
+  // steps; empty leaves /tmp.
+  std::string tmp_dir;
   std::vector<std::string> lowers;  // top-most first
   std::string upper;
   std::string work;
