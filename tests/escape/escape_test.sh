@@ -53,7 +53,7 @@ ARG HOST_PATH
 ARG SCHED_PORT
 RUN --network=none /bin/probe mount remount_rw umount_mask unshare_user unshare_mount \
       clone_newuser clone3 open_pid1_ns setns ptrace_pid1 \
-      process_vm_writev_pid1 kill_outside=$WORKER_PID write_pid1_exe \
+      process_vm_writev_pid1 pid1_mem kill_outside=$WORKER_PID write_pid1_exe \
       write_self_exe pid1_root pid1_environ proc_sys_write sysrq_trigger \
       sys_write masked=/proc/timer_list keyctl add_key bpf perf_event_open \
       userfaultfd io_uring_setup open_by_handle_at af_vsock af_alg af_packet \
@@ -84,6 +84,7 @@ expect "$log" open_pid1_ns EACCES
 expect "$log" setns EPERM
 expect "$log" ptrace_pid1 EPERM
 expect "$log" process_vm_writev_pid1 EPERM
+expect "$log" pid1_mem EACCES
 # The worker's pid does not exist in the step's pid namespace.
 expect "$log" kill_outside ESRCH
 expect "$log" write_pid1_exe EACCES

@@ -159,6 +159,9 @@ static const char* ProcessVmWritevPid1(void) {
   struct iovec remote = {(void*)0x400000, sizeof(buf)};
   return R(syscall(SYS_process_vm_writev, 1, &local, 1, &remote, 1, 0));
 }
+// Pid 1 shares its memory with the sandbox process outside the step's
+// namespaces: writing it through /proc would be an escape.
+static const char* Pid1Mem(void) { return R(open("/proc/1/mem", O_RDWR)); }
 // ARG: a pid outside the step (the worker's, on the host).
 static const char* KillOutside(void) { return R(kill(atoi(arg_), SIGKILL)); }
 static const char* Pid1Exe(void) { return R(open("/proc/1/exe", O_WRONLY)); }
@@ -375,6 +378,7 @@ static const struct Attempt kAttempts[] = {
     {"setns", Setns},
     {"ptrace_pid1", PtracePid1},
     {"process_vm_writev_pid1", ProcessVmWritevPid1},
+    {"pid1_mem", Pid1Mem},
     {"kill_outside", KillOutside},
     {"write_pid1_exe", Pid1Exe},
     {"write_self_exe", SelfExe},
