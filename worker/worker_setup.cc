@@ -89,17 +89,18 @@ absl::Status WriteCgroupFile(const std::string& path,
 
 }  // namespace
 
-absl::StatusOr<std::string> PrepareStepCgroups(std::string* report) {
+absl::StatusOr<std::string> PrepareStepCgroups(const std::vector<pid_t>& own,
+                                               std::string* report) {
   const std::string mount = Cgroup2MountPoint();
-  std::string own;
+  std::string self_cgroup;
   if (absl::StatusOr<std::string> self = ReadFile("/proc/self/cgroup");
       self.ok()) {
     for (absl::string_view line : absl::StrSplit(*self, '\n')) {
-      if (absl::ConsumePrefix(&line, "0::")) own = std::string(line);
+      if (absl::ConsumePrefix(&line, "0::")) self_cgroup = std::string(line);
     }
   }
-  const std::string dir = mount + (own == "/" ? "" : own);
-  if (mount.empty() || own.empty() || own == "/" ||
+  const std::string dir = mount + (self_cgroup == "/" ? "" : self_cgroup);
+  if (mount.empty() || self_cgroup.empty() || self_cgroup == "/" ||
       access(dir.c_str(), W_OK) != 0 ||
       access((dir + "/cgroup.procs").c_str(), W_OK) != 0 ||
       access((dir + "/cgroup.subtree_control").c_str(), W_OK) != 0) {
@@ -107,29 +108,33 @@ absl::StatusOr<std::string> PrepareStepCgroups(std::string* report) {
         "cgroup v2 is not delegated to this worker (",
         mount.empty() ? "no unified hierarchy"
                       : absl::StrCat(dir.empty() ? mount : dir,
-                                     own == "/" ? " is the root cgroup"
-                                                : " is not writable"),
+                                     self_cgroup == "/" ? " is the root cgroup"
+                                                        : " is not writable"),
         "): steps get no cgroup; memory and pids limits fall back to "
         "rlimits");
     return std::string();
   }
   // Cgroup v2 lets a cgroup hand controllers to its children only while it
-  // holds no process itself: the worker's own processes (this one and the
-  // one the operator started, waiting outside the user namespace) move to a
-  // leaf, and steps get cgroups beside it.
+  // holds no process itself: the worker's own processes (`own`: this one and
+  // the one the operator started, waiting outside the user namespace) move to
+  // a leaf, and steps get cgroups beside it. Other processes sharing the
+  // cgroup (a shell's scope) stay where they are; controllers then cannot be
+  // enabled and rlimits stand in.
   const std::string leaf = dir + "/worker";
   if (mkdir(leaf.c_str(), 0755) != 0 && errno != EEXIST) {
     return ErrnoStatus(errno, "mkdir(%s)", leaf);
   }
-  ASSIGN_OR_RETURN(std::string procs, ReadFile(dir + "/cgroup.procs"));
-  for (absl::string_view pid : absl::StrSplit(procs, '\n', absl::SkipEmpty())) {
+  for (pid_t pid : own) {
+    const std::string text = std::to_string(pid);
     UniqueFd fd(open((leaf + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
     if (!fd) return ErrnoStatus(errno, "open(%s/cgroup.procs)", leaf);
     // A process that exited meanwhile (ESRCH) is no reason to stop.
-    if (write(fd.get(), pid.data(), pid.size()) < 0 && errno != ESRCH) {
-      return ErrnoStatus(errno, "move process %s into %s", pid, leaf);
+    if (write(fd.get(), text.data(), text.size()) < 0 && errno != ESRCH) {
+      return ErrnoStatus(errno, "move process %d into %s", pid, leaf);
     }
   }
+  ASSIGN_OR_RETURN(std::string others, ReadFile(dir + "/cgroup.procs"));
+  const bool shared = !others.empty();
   ASSIGN_OR_RETURN(std::string available,
                    ReadFile(dir + "/cgroup.controllers"));
   std::set<std::string> have;
@@ -145,14 +150,17 @@ absl::StatusOr<std::string> PrepareStepCgroups(std::string* report) {
   std::vector<std::string> enforced;
   for (const Limit& l : {Limit{"memory", "memory.max", "RLIMIT_AS"},
                          Limit{"pids", "pids.max", "RLIMIT_NPROC"}}) {
-    const bool enabled = have.count(l.controller) > 0 &&
+    const bool enabled = !shared && have.count(l.controller) > 0 &&
                          WriteCgroupFile(dir + "/cgroup.subtree_control",
                                          absl::StrCat("+", l.controller))
                              .ok();
-    enforced.push_back(enabled ? absl::StrCat(l.controller, " by ", l.file)
-                               : absl::StrCat(l.controller, " by ", l.fallback,
-                                              " (no ", l.controller,
-                                              " controller delegated)"));
+    enforced.push_back(
+        enabled ? absl::StrCat(l.controller, " by ", l.file)
+                : absl::StrCat(l.controller, " by ", l.fallback, " (",
+                               shared ? "other processes share the cgroup"
+                                      : absl::StrCat("no ", l.controller,
+                                                     " controller delegated"),
+                               ")"));
   }
   *report = absl::StrCat("steps run in cgroups under ", dir,
                          "; limits: ", absl::StrJoin(enforced, ", "));
@@ -232,7 +240,8 @@ absl::StatusOr<WorkerEnvironment> PrepareWorkerProcess(
     LS_LOG(WARNING) << "--no-seccomp: steps run without a seccomp filter";
   }
   std::string report;
-  ASSIGN_OR_RETURN(env.cgroup_parent, PrepareStepCgroups(&report));
+  ASSIGN_OR_RETURN(env.cgroup_parent,
+                   PrepareStepCgroups({getpid(), env.original_pid}, &report));
   if (env.cgroup_parent.empty()) {
     LS_LOG(WARNING) << report;
   } else {

@@ -7,6 +7,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -30,12 +31,13 @@ struct WorkerEnvironment {
 };
 
 // When this process's cgroup v2 directory is delegated (writable, with its
-// cgroup.procs and cgroup.subtree_control), moves the processes in it to a
+// cgroup.procs and cgroup.subtree_control), moves the processes `own` to a
 // leaf "worker", enables the memory and pids controllers it has for its
-// children, and returns the directory; otherwise returns "". Either way
-// `report` gets the line the worker logs: where steps run and how memory and
-// pids limits are enforced.
-absl::StatusOr<std::string> PrepareStepCgroups(std::string* report);
+// children (when no other process is left in it), and returns the directory;
+// otherwise returns "". Either way `report` gets the line the worker logs:
+// where steps run and how memory and pids limits are enforced.
+absl::StatusOr<std::string> PrepareStepCgroups(const std::vector<pid_t>& own,
+                                               std::string* report);
 
 // Must run before any thread exists. Returns only in the re-executed worker,
 // inside its namespaces; the process the operator started waits there and exits
