@@ -29,6 +29,8 @@ RUN ["/bin/busybox", "--install", "-s", "/bin"]
 RUN cat /proc/self/cgroup > /cgroup.txt && \
     wc -l < /sys/fs/cgroup/cgroup.procs > /procs.txt && \
     (echo 1 > /sys/fs/cgroup/pids.max) 2> /write.txt || true
+RUN (mkdir /sys/fs/cgroup/escape; echo $$ > /sys/fs/cgroup/cgroup.procs; \
+     umount /sys/fs/cgroup; mount -o remount,rw /sys/fs/cgroup) > /attempts.txt 2>&1; true
 DOCKERFILE
 rc=0
 "$LONGSHORE" build --progress=plain -t cg:1 --output "type=oci,dest=$FARM_DIR/out,tar=false" \
@@ -44,6 +46,15 @@ procs=$(tr -d ' ' <"$root/procs.txt")
 [[ "$procs" -ge 2 ]] || fail "the step's cgroup lists $procs processes (want its own, at least 2)"
 grep -q "Read-only file system" "$root/write.txt" ||
   fail "writing the step's pids.max: '$(cat "$root/write.txt")' (want Read-only file system)"
+# The step can neither grow its cgroup tree, move itself, nor unmount or
+# remount the read-only view.
+cat "$root/attempts.txt"
+[[ $(grep -c "Read-only file system" "$root/attempts.txt") -eq 2 ]] ||
+  fail "mkdir/write in the step's cgroup: $(cat "$root/attempts.txt")"
+grep -q "umount.*Operation not permitted" "$root/attempts.txt" ||
+  fail "umount /sys/fs/cgroup was not refused: $(cat "$root/attempts.txt")"
+grep -Eq "mount: .*(Operation not permitted|permission denied)" "$root/attempts.txt" ||
+  fail "remount of /sys/fs/cgroup was not refused: $(cat "$root/attempts.txt")"
 # No step cgroup outlives its step.
 leftover=$(find "$FARM_CGROUP" -mindepth 1 -maxdepth 1 -type d -name 'step-*')
 [[ -z "$leftover" ]] || fail "step cgroups left behind: $leftover"
