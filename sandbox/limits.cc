@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <set>
 #include <utility>
 #include <vector>
@@ -141,6 +142,21 @@ absl::StatusOr<uint64_t> DiskUsage(int dir_fd, uint64_t stop_above) {
     stack.push_back({sd});
   }
   return total;
+}
+
+std::string Cgroup2MountPoint() {
+  absl::StatusOr<std::string> info = ReadFile("/proc/self/mountinfo");
+  if (!info.ok()) return "";
+  // "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE ..."
+  for (absl::string_view line : absl::StrSplit(*info, '\n')) {
+    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
+    auto dash = std::find(f.begin(), f.end(), "-");
+    if (f.size() > 4 && dash != f.end() && dash + 1 != f.end() &&
+        *(dash + 1) == "cgroup2") {
+      return std::string(f[4]);
+    }
+  }
+  return "";
 }
 
 absl::Status WriteCgroupLimits(int dir_fd, const std::string& path,

@@ -50,6 +50,11 @@ int SetNamespaceTaskLimit(uint64_t pids);
 inline constexpr int kMaxDiskWalkDepth = 512;
 absl::StatusOr<uint64_t> DiskUsage(int dir_fd, uint64_t stop_above);
 
+// Where the unified (cgroup v2) hierarchy is mounted, from
+// /proc/self/mountinfo: /sys/fs/cgroup on a v2 host, /sys/fs/cgroup/unified on
+// a hybrid one; "" when it is not mounted.
+std::string Cgroup2MountPoint();
+
 // Writes the limits whose controller is in `delegated` into the cgroup
 // directory `dir_fd` (`path` names it in errors): memory.max with
 // memory.swap.max 0 and memory.oom.group 1, pids.max = pids + 1 (pid 1

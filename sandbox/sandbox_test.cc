@@ -30,6 +30,7 @@
 #include "common/file_util.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sandbox/limits.h"
 #include "sandbox/seccomp_policy.h"
 #include "sandbox/test_support.h"
 
@@ -579,21 +580,6 @@ TEST_P(SandboxTest, MemoryLimitWithoutCgroupCapsAddressSpace) {
   EXPECT_THAT(r.out, HasSubstr("1+0 records out")) << r.out;
 }
 
-// Where the unified (cgroup v2) hierarchy is mounted, or "".
-std::string Cgroup2Mount() {
-  absl::StatusOr<std::string> info = ReadFile("/proc/self/mountinfo");
-  if (!info.ok()) return "";
-  for (absl::string_view line : absl::StrSplit(*info, '\n')) {
-    std::vector<std::string> f = absl::StrSplit(line, ' ');
-    auto dash = std::find(f.begin(), f.end(), "-");
-    if (f.size() > 4 && dash != f.end() && dash + 1 != f.end() &&
-        *(dash + 1) == "cgroup2") {
-      return f[4];
-    }
-  }
-  return "";
-}
-
 std::vector<std::string> StepCgroups(const std::string& parent) {
   std::vector<std::string> out;
   DIR* d = opendir(parent.c_str());
@@ -606,7 +592,7 @@ std::vector<std::string> StepCgroups(const std::string& parent) {
 }
 
 TEST_P(SandboxTest, StepRunsInItsOwnCgroupUnderADelegatedParent) {
-  const std::string mount = Cgroup2Mount();
+  const std::string mount = Cgroup2MountPoint();
   ASSERT_FALSE(mount.empty())
       << "no cgroup2 mount in /proc/self/mountinfo: this test needs the "
          "unified hierarchy (cgroup v2)";

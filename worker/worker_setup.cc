@@ -23,6 +23,7 @@
 #include "common/log.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
+#include "sandbox/limits.h"
 #include "sandbox/userns.h"
 
 namespace longshore::worker {
@@ -60,22 +61,6 @@ absl::Status CompileSeccomp(const std::string& sandbox,
   return absl::OkStatus();
 }
 
-// Where the unified (cgroup v2) hierarchy is mounted ("" when it is not):
-// /sys/fs/cgroup on a v2 host, /sys/fs/cgroup/unified on a hybrid one.
-std::string Cgroup2MountPoint() {
-  absl::StatusOr<std::string> info = ReadFile("/proc/self/mountinfo");
-  if (!info.ok()) return "";
-  for (absl::string_view line : absl::StrSplit(*info, '\n')) {
-    std::vector<absl::string_view> f = absl::StrSplit(line, ' ');
-    auto dash = std::find(f.begin(), f.end(), "-");
-    if (f.size() > 4 && dash != f.end() && dash + 1 != f.end() &&
-        *(dash + 1) == "cgroup2") {
-      return std::string(f[4]);
-    }
-  }
-  return "";
-}
-
 absl::Status WriteCgroupFile(const std::string& path,
                              const std::string& value) {
   UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
@@ -91,7 +76,7 @@ absl::Status WriteCgroupFile(const std::string& path,
 
 absl::StatusOr<std::string> PrepareStepCgroups(const std::vector<pid_t>& own,
                                                std::string* report) {
-  const std::string mount = Cgroup2MountPoint();
+  const std::string mount = sandbox::Cgroup2MountPoint();
   std::string self_cgroup;
   if (absl::StatusOr<std::string> self = ReadFile("/proc/self/cgroup");
       self.ok()) {
