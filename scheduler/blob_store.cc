@@ -92,6 +92,8 @@ absl::StatusOr<int64_t> BlobStore::StatContext(
     }
     return ErrnoStatus(errno, "stat(%s)", path);
   }
+  // Used now: retention keeps it at least its grace period from here.
+  (void)utimensat(AT_FDCWD, path.c_str(), nullptr, 0);
   return static_cast<int64_t>(st.st_size);
 }
 
@@ -141,6 +143,46 @@ absl::StatusOr<UniqueFd> BlobStore::OpenOutput(const std::string& build_id,
                                                int index) const {
   ASSIGN_OR_RETURN(std::string path, OutputPath(build_id, index));
   return OpenForReading(path);
+}
+
+absl::StatusOr<std::vector<BlobStore::StoredContext>> BlobStore::ListContexts()
+    const {
+  const std::string dir = state_dir_ + "/contexts/sha256";
+  ASSIGN_OR_RETURN(std::vector<std::string> names, ListDirSorted(dir));
+  std::vector<StoredContext> out;
+  for (const std::string& name : names) {
+    const std::string digest = "sha256:" + name;
+    // Writers' temporary files are not contexts yet.
+    if (!IsValidDigest(digest)) continue;
+    struct stat st;
+    if (stat((dir + "/" + name).c_str(), &st) != 0) continue;
+    out.push_back({digest, absl::TimeFromTimespec(st.st_mtim),
+                   static_cast<int64_t>(st.st_size)});
+  }
+  return out;
+}
+
+absl::StatusOr<bool> BlobStore::RemoveContextUnusedSince(
+    const std::string& digest, absl::Time cutoff) const {
+  ASSIGN_OR_RETURN(std::string path, ContextPath(digest));
+  // Checked again right before the unlink: a StatContext since the listing
+  // keeps it.
+  struct stat st;
+  if (stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return false;
+    return ErrnoStatus(errno, "stat(%s)", path);
+  }
+  if (absl::TimeFromTimespec(st.st_mtim) >= cutoff) return false;
+  if (unlink(path.c_str()) != 0) {
+    if (errno == ENOENT) return false;
+    return ErrnoStatus(errno, "unlink(%s)", path);
+  }
+  return true;
+}
+
+absl::Status BlobStore::RemoveOutputs(const std::string& build_id) const {
+  ASSIGN_OR_RETURN(std::string dir, OutputDir(build_id));
+  return RemoveTree(dir);
 }
 
 }  // namespace longshore::scheduler

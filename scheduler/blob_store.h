@@ -9,9 +9,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "common/unique_fd.h"
 #include "scheduler/verified_file_writer.h"
 
@@ -39,6 +41,22 @@ class BlobStore {
                                          int index) const;
   absl::StatusOr<UniqueFd> OpenOutput(const std::string& build_id,
                                       int index) const;
+
+  // Retention. A found context's modification time is set to now by
+  // StatContext (a client told it is held may submit it a little later), so
+  // `last_used` is the later of its upload and its last StatContext.
+  struct StoredContext {
+    std::string digest;
+    absl::Time last_used;
+    int64_t size = 0;
+  };
+  absl::StatusOr<std::vector<StoredContext>> ListContexts() const;
+  // Removes the context unless it was used (uploaded or found by
+  // StatContext) at or after `cutoff`; returns whether it did.
+  absl::StatusOr<bool> RemoveContextUnusedSince(const std::string& digest,
+                                                absl::Time cutoff) const;
+  // Removes every output of the build; OK when it had none.
+  absl::Status RemoveOutputs(const std::string& build_id) const;
 
  private:
   explicit BlobStore(std::string state_dir)

@@ -63,6 +63,11 @@ class Statement {
     (void)row;
     return absl::OkStatus();
   }
+  // Ready to run again with new bindings.
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
 
   int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
   std::string Text(int col) {
@@ -392,6 +397,70 @@ absl::StatusOr<std::vector<OutputRecord>> BuildJournal::ListOutputs(
     o.digest = s.Text(2);
     o.size = s.Int(3);
     out.push_back(std::move(o));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::string>> BuildJournal::FinishedBefore(
+    int64_t finished_before_ns, int limit) {
+  absl::MutexLock lock(&mu_);
+  const std::string sql =
+      absl::StrCat("SELECT id FROM builds WHERE state IN (",
+                   static_cast<int>(longshore::v1::SUCCEEDED), ",",
+                   static_cast<int>(longshore::v1::FAILED), ",",
+                   static_cast<int>(longshore::v1::CANCELLED),
+                   ") AND finished_ns < ?1 ORDER BY finished_ns ASC LIMIT ?2");
+  Statement s(db_, sql.c_str());
+  RETURN_IF_ERROR(s.status());
+  s.Bind(1, finished_before_ns);
+  s.Bind(2, static_cast<int64_t>(limit > 0 ? limit : -1));
+  std::vector<std::string> ids;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    ids.push_back(s.Text(0));
+  }
+  return ids;
+}
+
+absl::Status BuildJournal::DeleteBuilds(const std::vector<std::string>& ids) {
+  absl::MutexLock lock(&mu_);
+  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  absl::Status st = [&]() -> absl::Status {
+    for (const char* sql : {"DELETE FROM events WHERE build_id=?1",
+                            "DELETE FROM outputs WHERE build_id=?1",
+                            "DELETE FROM builds WHERE id=?1"}) {
+      Statement del(db_, sql);
+      RETURN_IF_ERROR(del.status());
+      for (const std::string& id : ids) {
+        del.Bind(1, id);
+        RETURN_IF_ERROR(del.Run());
+        del.Reset();
+      }
+    }
+    return absl::OkStatus();
+  }();
+  if (!st.ok()) {
+    (void)Exec("ROLLBACK");
+    return st;
+  }
+  return Exec("COMMIT");
+}
+
+absl::StatusOr<std::set<std::string>> BuildJournal::ContextDigestsInUse() {
+  absl::MutexLock lock(&mu_);
+  Statement s(db_, "SELECT id, spec FROM builds");
+  RETURN_IF_ERROR(s.status());
+  std::set<std::string> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    longshore::v1::BuildSpec spec;
+    if (!spec.ParseFromString(s.Blob(1))) {
+      return absl::DataLossError("journal: spec of build " + s.Text(0) +
+                                 " does not parse");
+    }
+    out.insert(spec.context_digest());
   }
   return out;
 }

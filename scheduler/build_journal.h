@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -88,6 +89,15 @@ class BuildJournal {
                          const OutputRecord& output);
   absl::StatusOr<std::vector<OutputRecord>> ListOutputs(
       const std::string& build_id);
+
+  // Retention. Up to `limit` builds that finished (SUCCEEDED, FAILED or
+  // CANCELLED) before `finished_before_ns`, oldest first.
+  absl::StatusOr<std::vector<std::string>> FinishedBefore(
+      int64_t finished_before_ns, int limit);
+  // Removes the builds with their events and outputs, in one transaction.
+  absl::Status DeleteBuilds(const std::vector<std::string>& ids);
+  // The context digests of every build still in the journal.
+  absl::StatusOr<std::set<std::string>> ContextDigestsInUse();
 
  private:
   explicit BuildJournal(sqlite3* db) : db_(db) {}

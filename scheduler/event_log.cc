@@ -59,11 +59,19 @@ bool EventLog::WaitForNewer(const std::string& build_id,
     return wake_generation_ != generation;
   };
   mu_.AwaitWithTimeout(absl::Condition(&woken), timeout);
-  return (*state)->last_sequence > after_sequence;
+  // Forget may have dropped the stream while the lock was released.
+  absl::StatusOr<StreamState*> now = StateLocked(build_id);
+  return now.ok() && (*now)->last_sequence > after_sequence;
 }
 
 void EventLog::WakeAll() {
   absl::MutexLock lock(&mu_);
+  ++wake_generation_;
+}
+
+void EventLog::Forget(const std::vector<std::string>& build_ids) {
+  absl::MutexLock lock(&mu_);
+  for (const std::string& id : build_ids) streams_.erase(id);
   ++wake_generation_;
 }
 

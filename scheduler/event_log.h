@@ -49,6 +49,10 @@ class EventLog {
   // Wakes every waiter (used at shutdown so watchers notice promptly).
   void WakeAll();
 
+  // Drops what is cached of these builds' streams (retention removed them
+  // from the journal) and wakes their waiters.
+  void Forget(const std::vector<std::string>& build_ids);
+
  private:
   struct StreamState {
     uint64_t last_sequence = 0;

@@ -25,6 +25,9 @@ ABSL_FLAG(int, missed_heartbeats, 3,
           "Heartbeat intervals a worker may miss before losing its leases.");
 ABSL_FLAG(int, max_attempts, 3,
           "Attempts a build gets before losing its worker fails it.");
+ABSL_FLAG(absl::Duration, retention, absl::Hours(7 * 24),
+          "How long finished builds (status, events, outputs) and unused "
+          "build contexts are kept; 0 keeps everything.");
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -40,6 +43,7 @@ int main(int argc, char** argv) {
   options.heartbeat_interval = absl::GetFlag(FLAGS_heartbeat_interval);
   options.missed_heartbeats_allowed = absl::GetFlag(FLAGS_missed_heartbeats);
   options.max_attempts = absl::GetFlag(FLAGS_max_attempts);
+  options.retention = absl::GetFlag(FLAGS_retention);
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
 

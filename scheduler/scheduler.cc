@@ -1,5 +1,6 @@
 #include "scheduler/scheduler.h"
 
+#include <algorithm>
 #include <exception>
 
 #include "absl/strings/str_cat.h"
@@ -14,6 +15,7 @@
 #include "scheduler/build_journal.h"
 #include "scheduler/build_service.h"
 #include "scheduler/event_log.h"
+#include "scheduler/retention.h"
 #include "scheduler/scheduler_metrics.h"
 #include "scheduler/worker_service.h"
 
@@ -58,6 +60,10 @@ absl::Status Scheduler::Init() {
   worker_service_ =
       std::make_unique<WorkerServiceImpl>(coordinator_.get(), blobs_.get());
   admin_service_ = std::make_unique<AdminServiceImpl>(coordinator_.get());
+  RetentionOptions ro;
+  ro.keep = options_.retention;
+  retention_ = std::make_unique<Retention>(ro, journal_.get(), blobs_.get(),
+                                           events_.get());
   sweeper_ = std::thread([this] { SweepLoop(); });
   return absl::OkStatus();
 }
@@ -67,10 +73,29 @@ Scheduler::~Scheduler() { Shutdown(); }
 void Scheduler::SweepLoop() {
   // Several checks per heartbeat interval keep expiry within a fraction of an
   // interval of its deadline.
-  absl::Duration period = options_.heartbeat_interval / 4;
-  while (!stop_sweeping_.WaitForNotificationWithTimeout(period)) {
+  const absl::Duration period = options_.heartbeat_interval / 4;
+  // Retention runs at start and then every 1/24th of the retention period
+  // (at most every 10 minutes, at least every minute).
+  const absl::Duration retention_period =
+      std::clamp(options_.retention / 24, absl::Minutes(1), absl::Minutes(10));
+  absl::Time next_retention = absl::Now();
+  do {
     coordinator_->ExpireLeases();
-  }
+    if (options_.retention > absl::ZeroDuration() &&
+        absl::Now() >= next_retention) {
+      next_retention = absl::Now() + retention_period;
+      absl::StatusOr<SweepResult> swept = retention_->Sweep(absl::Now());
+      if (!swept.ok()) {
+        LS_LOG(WARNING) << "retention: " << swept.status();
+      } else if (swept->builds > 0 || swept->contexts > 0) {
+        LS_LOG(INFO) << "retention: removed " << swept->builds
+                     << " builds finished more than "
+                     << absl::FormatDuration(options_.retention) << " ago and "
+                     << swept->contexts << " unused contexts ("
+                     << swept->context_bytes << " bytes)";
+      }
+    }
+  } while (!stop_sweeping_.WaitForNotificationWithTimeout(period));
 }
 
 void Scheduler::RegisterServices(grpc::ServerBuilder* builder) {

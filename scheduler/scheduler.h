@@ -38,6 +38,7 @@ class BuildJournal;
 class BuildServiceImpl;
 class EventLog;
 class SchedulerMetrics;
+class Retention;
 class WorkerServiceImpl;
 
 struct SchedulerOptions {
@@ -51,6 +52,10 @@ struct SchedulerOptions {
   int max_attempts = kDefaultMaxAttempts;
   // Largest gRPC message either way; context and output chunks must fit.
   int max_message_bytes = 16 << 20;
+  // Finished builds (with their events and outputs) and unused contexts are
+  // removed this long after they finished or were last used; zero keeps
+  // everything.
+  absl::Duration retention = absl::Hours(7 * 24);
 };
 
 class Scheduler {
@@ -101,6 +106,7 @@ class Scheduler {
   std::unique_ptr<BuildServiceImpl> build_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
+  std::unique_ptr<Retention> retention_;
   std::atomic<bool> stopping_{false};
 
   absl::Mutex mu_;
