@@ -57,4 +57,33 @@ done
 "$LONGSHORE" workers | grep -q '^w1 .*connected' || fail "w1 did not reconnect"
 "$LONGSHORE" build --progress=plain "$ctx" 2>"$FARM_DIR/again.log" ||
   { cat "$FARM_DIR/again.log" >&2; fail "build after the reconnect failed"; }
+
+# Retention: restarted with --retention 1s, the scheduler removes at start the
+# builds that finished more than a second ago, with their outputs, and the
+# contexts no build uses any more.
+finished=$("$LONGSHORE" builds | grep -c ' succeeded ' || true)
+[[ $finished -ge 2 ]] || fail "expected at least 2 finished builds, listed $finished"
+ls "$FARM_DIR/scheduler/outputs" | grep -q . || fail "no stored outputs before the retention sweep"
+sleep 1.5
+pkill -TERM -f "longshore-scheduler --listen 127.0.0.1:$SCHED_PORT " || true
+for _ in $(seq 50); do
+  pgrep -f "longshore-scheduler --listen 127.0.0.1:$SCHED_PORT " >/dev/null || break
+  sleep 0.1
+done
+"$FARM_DIR/bin/longshore-scheduler" --listen "127.0.0.1:$SCHED_PORT" \
+  --metrics-listen "127.0.0.1:$SCHED_METRICS_PORT" --retention 1s \
+  --state-dir "$FARM_DIR/scheduler" >>"$FARM_DIR/scheduler.log" 2>&1 &
+FARM_PIDS+=($!)
+wait_for_port "$SCHED_PORT" "scheduler restarted with --retention 1s"
+# The first sweep runs beside the server's start.
+for _ in $(seq 50); do
+  grep -q "retention: removed" "$FARM_DIR/scheduler.log" && break
+  sleep 0.1
+done
+[[ $("$LONGSHORE" builds | tail -n +2 | wc -l) -eq 0 ]] ||
+  fail "finished builds survived the retention: $("$LONGSHORE" builds)"
+! ls "$FARM_DIR/scheduler/outputs" | grep -q . || fail "outputs survived the retention"
+! ls "$FARM_DIR/scheduler/contexts/sha256" | grep -q . || fail "contexts survived the retention"
+grep -q "retention: removed $finished builds finished more than 1s ago" "$FARM_DIR/scheduler.log" ||
+  fail "the scheduler did not log the retention sweep"
 echo "PASS: scheduler restart"
