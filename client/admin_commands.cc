@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "client/progress.h"
+#include "client/scheduler_channel.h"
 #include "proto/longshore.grpc.pb.h"
 
 namespace longshore::client {
@@ -20,7 +21,8 @@ void PrintWorker(const v1::WorkerInfo& w) {
 }
 
 int Fail(const std::string& what, const grpc::Status& s) {
-  fprintf(stderr, "ERROR: %s: %s\n", what.c_str(), s.error_message().c_str());
+  fprintf(stderr, "ERROR: %s: %s\n", what.c_str(),
+          DescribeCallError(s).c_str());
   return 1;
 }
 
@@ -48,8 +50,13 @@ int RunAdminCommand(const std::string& command,
             command.c_str());
     return 2;
   }
-  auto channel =
-      grpc::CreateChannel(scheduler, grpc::InsecureChannelCredentials());
+  auto dialed = DialScheduler(scheduler, TlsFilesFromEnvironment());
+  if (!dialed.ok()) {
+    fprintf(stderr, "longshore %s: %s\n", command.c_str(),
+            std::string(dialed.status().message()).c_str());
+    return 2;
+  }
+  std::shared_ptr<grpc::Channel> channel = *dialed;
   if (command == "workers") {
     auto stub = v1::AdminService::NewStub(channel);
     grpc::ClientContext cc;

@@ -21,6 +21,7 @@
 #include "client/embedded_farm.h"
 #include "client/output_writer.h"
 #include "client/progress.h"
+#include "client/scheduler_channel.h"
 #include "common/errno_status.h"
 #include "common/file_util.h"
 #include "common/status_macros.h"
@@ -40,18 +41,10 @@ class SilentPrinter : public ProgressPrinter {
   void OnEvent(const v1::BuildEvent&) override {}
 };
 
-std::shared_ptr<grpc::Channel> Dial(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetMaxReceiveMessageSize(64 << 20);
-  args.SetMaxSendMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(),
-                                   args);
-}
-
 absl::Status FromGrpc(const grpc::Status& s, const std::string& what) {
   if (s.ok()) return absl::OkStatus();
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
-                      absl::StrCat(what, ": ", s.error_message()));
+                      absl::StrCat(what, ": ", DescribeCallError(s)));
 }
 
 std::string Absolute(const std::string& path) {
@@ -293,8 +286,16 @@ int RunBuild(const BuildFlags& flags) {
   spec.set_context_size(packed->size);
   if (const char* who = getenv("LONGSHORE_SUBMITTER")) spec.set_submitter(who);
 
-  auto channel = Dial(f.scheduler);
-  auto stub = v1::BuildService::NewStub(channel);
+  // The one-machine farm listens on 127.0.0.1 in plaintext; a farm's
+  // scheduler with TLS when LONGSHORE_TLS_* say so.
+  auto channel =
+      DialScheduler(f.scheduler, farm ? TlsFiles() : TlsFilesFromEnvironment());
+  if (!channel.ok()) {
+    fprintf(stderr, "ERROR: %s\n",
+            std::string(channel.status().message()).c_str());
+    return 2;
+  }
+  auto stub = v1::BuildService::NewStub(*channel);
   auto build_id = Submit(stub.get(), spec, *packed);
   if (!build_id.ok()) {
     fprintf(stderr, "ERROR: %s\n",

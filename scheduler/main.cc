@@ -25,6 +25,12 @@ ABSL_FLAG(int, missed_heartbeats, 3,
           "Heartbeat intervals a worker may miss before losing its leases.");
 ABSL_FLAG(int, max_attempts, 3,
           "Attempts a build gets before losing its worker fails it.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate (chain) to serve gRPC with TLS; needs --tls-key.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA that workers' and clients' certificates must chain to "
+          "(mutual TLS); with --tls-cert.");
 ABSL_FLAG(absl::Duration, retention, absl::Hours(7 * 24),
           "How long finished builds (status, events, outputs) and unused "
           "build contexts are kept; 0 keeps everything.");
@@ -44,6 +50,9 @@ int main(int argc, char** argv) {
   options.missed_heartbeats_allowed = absl::GetFlag(FLAGS_missed_heartbeats);
   options.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   options.retention = absl::GetFlag(FLAGS_retention);
+  options.tls.cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key = absl::GetFlag(FLAGS_tls_key);
+  options.tls.ca = absl::GetFlag(FLAGS_tls_client_ca);
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
 

@@ -112,10 +112,11 @@ absl::StatusOr<int> Scheduler::Start(const std::string& listen_address) {
     return absl::FailedPreconditionError(
         "scheduler: Start called twice or after Shutdown");
   }
+  ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
+                   ServerCredentials(options_.tls));
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen_address, grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(listen_address, credentials, &port);
   RegisterServices(&builder);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port == 0) {

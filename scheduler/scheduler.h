@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/grpc_tls.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "prometheus/registry.h"
@@ -56,6 +57,14 @@ struct SchedulerOptions {
   // removed this long after they finished or were last used; zero keeps
   // everything.
   absl::Duration retention = absl::Hours(7 * 24);
+  // TLS for Start's listener: cert and key, and with ca, mutual TLS (every
+  // worker and client presents a certificate chaining to it). None given
+  // means plaintext.
+  TlsFiles tls = [] {
+    TlsFiles t;
+    t.ca_name = "--tls-client-ca";
+    return t;
+  }();
 };
 
 class Scheduler {

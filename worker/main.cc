@@ -62,6 +62,13 @@ ABSL_FLAG(std::string, registry_ca, "",
 ABSL_FLAG(std::string, docker_config, "",
           "Docker config.json with registry credentials (default: "
           "~/.docker/config.json).");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA the scheduler's certificate must chain to; setting any "
+          "--tls-* flag connects with TLS.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate this worker presents to the scheduler (mutual "
+          "TLS), with --tls-key.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
 ABSL_FLAG(bool, no_seccomp, false,
           "Run steps without the seccomp filter (debugging only).");
 
@@ -107,6 +114,9 @@ int main(int argc, char** argv) {
   config.insecure_registries = absl::GetFlag(FLAGS_insecure_registry);
   config.registry_ca_file = absl::GetFlag(FLAGS_registry_ca);
   config.docker_config = absl::GetFlag(FLAGS_docker_config);
+  config.scheduler_tls.ca = absl::GetFlag(FLAGS_tls_ca);
+  config.scheduler_tls.cert = absl::GetFlag(FLAGS_tls_cert);
+  config.scheduler_tls.key = absl::GetFlag(FLAGS_tls_key);
   absl::Status s = longshore::worker::ServeWorker(config, *env);
   if (!s.ok()) {
     fprintf(stderr, "longshore-worker: %s\n", std::string(s.message()).c_str());

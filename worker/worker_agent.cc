@@ -82,8 +82,11 @@ WorkerAgent::WorkerAgent(AgentOptions opts, BuildExecutor* executor,
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  channel_ = grpc::CreateCustomChannel(
-      opts_.scheduler_address, grpc::InsecureChannelCredentials(), args);
+  channel_ = grpc::CreateCustomChannel(opts_.scheduler_address,
+                                       opts_.credentials != nullptr
+                                           ? opts_.credentials
+                                           : grpc::InsecureChannelCredentials(),
+                                       args);
   stub_ = v1::WorkerService::NewStub(channel_);
   contexts_ = std::make_unique<ContextFetcher>(executor_->options().work_dir,
                                                stub_.get());

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "grpcpp/security/credentials.h"
 #include "proto/longshore.grpc.pb.h"
 #include "worker/build_executor.h"
 #include "worker/context_fetcher.h"
@@ -22,6 +23,8 @@ namespace longshore::worker {
 
 struct AgentOptions {
   std::string scheduler_address;
+  // TLS (or plaintext) toward the scheduler; null means plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   std::string worker_id;
   int slots = 1;
   std::vector<std::pair<std::string, std::string>> labels;

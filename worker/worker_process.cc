@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/status_macros.h"
 #include "image/content_store.h"
 #include "image/layer_cache.h"
 #include "image/reference.h"
@@ -80,6 +81,7 @@ absl::Status ServeWorker(const WorkerConfig& config,
   eopts.store_budget_bytes = config.store_budget_bytes;
   AgentOptions aopts;
   aopts.scheduler_address = config.scheduler_address;
+  ASSIGN_OR_RETURN(aopts.credentials, ClientCredentials(config.scheduler_tls));
   aopts.slots = std::max(1, config.slots);
   aopts.worker_id = config.worker_id;
   if (aopts.worker_id.empty()) {

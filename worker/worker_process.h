@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "common/grpc_tls.h"
 #include "worker/worker_setup.h"
 
 namespace longshore::worker {
@@ -37,6 +38,9 @@ struct WorkerConfig {
   std::string registry_ca_file;  // PEM bundle; empty: the system's
   // Docker-style credentials (`auths`); empty: ~/.docker/config.json.
   std::string docker_config;
+  // TLS toward the scheduler (--tls-ca, --tls-cert, --tls-key); none given
+  // means plaintext.
+  TlsFiles scheduler_tls;
 };
 
 // Blocks SIGTERM and SIGINT in the calling thread (call before any thread

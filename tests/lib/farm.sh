@@ -122,13 +122,14 @@ wait_for_port() {
   fail "$what did not listen on 127.0.0.1:$port"
 }
 
+# farm_start_scheduler [extra flags...]
 farm_start_scheduler() {
   SCHED_PORT=$(free_port)
   SCHED_METRICS_PORT=$(free_port)
   mkdir -p "$FARM_DIR/scheduler"
   "$FARM_DIR/bin/longshore-scheduler" --listen "127.0.0.1:$SCHED_PORT" \
     --metrics-listen "127.0.0.1:$SCHED_METRICS_PORT" \
-    --state-dir "$FARM_DIR/scheduler" >"$FARM_DIR/scheduler.log" 2>&1 &
+    --state-dir "$FARM_DIR/scheduler" "$@" >"$FARM_DIR/scheduler.log" 2>&1 &
   FARM_PIDS+=($!)
   wait_for_port "$SCHED_PORT" scheduler
   export LONGSHORE_SCHEDULER="127.0.0.1:$SCHED_PORT"

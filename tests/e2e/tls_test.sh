@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The scheduler serves gRPC over mutual TLS: a worker and a client holding
+# certificates from the farm's CA build through it; a plaintext client, a
+# client without a certificate and one whose certificate another CA signed
+# are turned away, and the scheduler never sees their builds.
+source "${TEST_SRCDIR}/${TEST_WORKSPACE}/tests/lib/farm.sh"
+
+need openssl openssl
+farm_init
+
+tls="$FARM_DIR/tls"
+mkdir -p "$tls"
+# make_cert NAME CA SUBJECT [SAN]: NAME.pem/NAME.key signed by CA.pem/CA.key.
+make_cert() {
+  local name=$1 ca=$2 subject=$3 san=${4:-}
+  openssl req -new -newkey rsa:2048 -nodes -subj "$subject" \
+    -keyout "$tls/$name.key" -out "$tls/$name.csr" 2>/dev/null
+  local ext="$tls/$name.ext"
+  echo "basicConstraints=CA:FALSE" >"$ext"
+  [[ -n "$san" ]] && echo "subjectAltName=$san" >>"$ext"
+  openssl x509 -req -in "$tls/$name.csr" -CA "$tls/$ca.pem" -CAkey "$tls/$ca.key" \
+    -CAcreateserial -days 1 -extfile "$ext" -out "$tls/$name.pem" 2>/dev/null ||
+    fail "openssl could not sign $name"
+}
+for ca in farm-ca rogue-ca; do
+  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$ca" \
+    -keyout "$tls/$ca.key" -out "$tls/$ca.pem" 2>/dev/null || fail "openssl could not make $ca"
+done
+make_cert scheduler farm-ca "/CN=scheduler" "IP:127.0.0.1"
+make_cert worker farm-ca "/CN=worker-w1"
+make_cert ci farm-ca "/CN=ci"
+make_cert rogue rogue-ca "/CN=ci"
+chmod 0644 "$tls"/*.pem
+chown "$FARM_USER:" "$tls/worker.key"
+chmod 0600 "$tls"/*.key
+
+farm_start_scheduler --tls-cert "$tls/scheduler.pem" --tls-key "$tls/scheduler.key" \
+  --tls-client-ca "$tls/farm-ca.pem"
+export LONGSHORE_TLS_CA="$tls/farm-ca.pem" LONGSHORE_TLS_CERT="$tls/ci.pem" \
+  LONGSHORE_TLS_KEY="$tls/ci.key"
+farm_start_worker w1 --tls-ca "$tls/farm-ca.pem" --tls-cert "$tls/worker.pem" \
+  --tls-key "$tls/worker.key"
+
+ctx="$FARM_DIR/ctx"
+make_context "$ctx"
+cat >"$ctx/Dockerfile" <<'DOCKERFILE'
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "echo over-tls > /proof"]
+DOCKERFILE
+rc=0
+"$LONGSHORE" build --progress=plain --output "type=oci,dest=$FARM_DIR/out.tar" "$ctx" \
+  2>"$FARM_DIR/build.log" || rc=$?
+[[ $rc -eq 0 ]] || { cat "$FARM_DIR/build.log" >&2; fail "the build over TLS exited $rc"; }
+grep -q 'building on worker w1' "$FARM_DIR/build.log" || fail "the build did not run on w1"
+tar -tf "$FARM_DIR/out.tar" | grep -q '^index.json$' || fail "no OCI output over TLS"
+
+# refused NAME [VAR=VALUE...]: a build with the client's TLS settings changed
+# as given fails before the scheduler accepts it.
+refused() {
+  local name=$1 rc=0
+  shift
+  env "$@" "$LONGSHORE" build --progress=plain "$ctx" >"$FARM_DIR/$name.log" 2>&1 || rc=$?
+  [[ $rc -ne 0 ]] || fail "$name: the build was accepted"
+  echo "$name: exit $rc: $(grep -m1 ERROR "$FARM_DIR/$name.log")"
+}
+refused plaintext -u LONGSHORE_TLS_CA -u LONGSHORE_TLS_CERT -u LONGSHORE_TLS_KEY
+refused no-client-cert -u LONGSHORE_TLS_CERT -u LONGSHORE_TLS_KEY
+refused rogue-cert LONGSHORE_TLS_CERT="$tls/rogue.pem" LONGSHORE_TLS_KEY="$tls/rogue.key"
+refused wrong-ca LONGSHORE_TLS_CA="$tls/rogue-ca.pem"
+# A certificate without its key is a usage error naming the variable.
+rc=0
+env -u LONGSHORE_TLS_KEY "$LONGSHORE" build "$ctx" >"$FARM_DIR/half.log" 2>&1 || rc=$?
+[[ $rc -eq 2 ]] && grep -q "LONGSHORE_TLS_KEY is missing" "$FARM_DIR/half.log" ||
+  { cat "$FARM_DIR/half.log" >&2; fail "a certificate without a key: exit $rc"; }
+[[ $("$LONGSHORE" builds | tail -n +2 | wc -l) -eq 1 ]] ||
+  fail "the scheduler lists builds it should never have accepted: $("$LONGSHORE" builds)"
+echo "PASS: mutual TLS between client, scheduler and worker"
