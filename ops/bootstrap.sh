@@ -17,7 +17,7 @@ PACKAGES=(
   # Test peers and fixtures: base images from busybox-static, a real registry,
   # real OCI tools to check what Longshore produces, Prometheus, bench peers.
   busybox-static docker-registry skopeo umoci prometheus bubblewrap
-  pigz zstd jq curl ca-certificates util-linux iproute2 procps git
+  pigz zstd jq curl ca-certificates openssl util-linux iproute2 procps git
 )
 
 TEST_USER="${LONGSHORE_TEST_USER:-longshore}"
