@@ -447,8 +447,10 @@ absl::StatusOr<FilterPtr> BuildFilter(const SeccompPolicyOptions& opts) {
   // The sandbox sets no_new_privs itself, right before installing.
   rc = seccomp_attr_set(f, SCMP_FLTATR_CTL_NNP, 0);
   if (rc != 0) return LibStatus(rc, "seccomp_attr_set(CTL_NNP)");
-  rc = seccomp_attr_set(f, SCMP_FLTATR_CTL_OPTIMIZE, 2);
-  if (rc != 0) return LibStatus(rc, "seccomp_attr_set(CTL_OPTIMIZE)");
+  if (opts.binary_tree) {
+    rc = seccomp_attr_set(f, SCMP_FLTATR_CTL_OPTIMIZE, 2);
+    if (rc != 0) return LibStatus(rc, "seccomp_attr_set(CTL_OPTIMIZE)");
+  }
   if (seccomp_arch_native() == SCMP_ARCH_X86_64) {
     // i386 (int 0x80) and x32 calls enter the same kernel; without these
     // entries they would meet the bad-arch action, with them they meet the

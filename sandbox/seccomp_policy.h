@@ -19,6 +19,11 @@ struct SeccompPolicyOptions {
   // from 4.8 (where ptrace can no longer bypass seccomp). Inside the step's pid
   // namespace only the step's own processes are reachable.
   bool allow_ptrace = true;
+  // Emit the allow-list as a binary tree of comparisons
+  // (SCMP_FLTATR_CTL_OPTIMIZE 2) rather than libseccomp's default linear
+  // list: a few more instructions, half the cost to install (see README.md,
+  // "Per-step cost"). The list is kept for bench/seccomp_attach.
+  bool binary_tree = true;
 };
 
 // Builds the policy and returns the compiled program: an array of
