@@ -1,6 +1,7 @@
 #include "scheduler/admin_service.h"
 
 #include "scheduler/grpc_status.h"
+#include "scheduler/peer_identity.h"
 
 namespace longshore::scheduler {
 
@@ -23,15 +24,23 @@ grpc::Status AdminServiceImpl::SetDraining(
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::Drain(grpc::ServerContext*,
+grpc::Status AdminServiceImpl::Drain(grpc::ServerContext* context,
                                      const longshore::v1::DrainRequest* request,
                                      longshore::v1::DrainResponse* response) {
+  if (grpc::Status s = CheckPeer(*context, operator_names_, "operator");
+      !s.ok()) {
+    return s;
+  }
   return SetDraining(*request, true, response);
 }
 
 grpc::Status AdminServiceImpl::Undrain(
-    grpc::ServerContext*, const longshore::v1::DrainRequest* request,
+    grpc::ServerContext* context, const longshore::v1::DrainRequest* request,
     longshore::v1::DrainResponse* response) {
+  if (grpc::Status s = CheckPeer(*context, operator_names_, "operator");
+      !s.ok()) {
+    return s;
+  }
   return SetDraining(*request, false, response);
 }
 

@@ -2,6 +2,8 @@
 #ifndef LONGSHORE_SCHEDULER_ADMIN_SERVICE_H_
 #define LONGSHORE_SCHEDULER_ADMIN_SERVICE_H_
 
+#include <string>
+
 #include "proto/longshore.grpc.pb.h"
 #include "scheduler/build_coordinator.h"
 
@@ -9,8 +11,11 @@ namespace longshore::scheduler {
 
 class AdminServiceImpl final : public longshore::v1::AdminService::Service {
  public:
-  explicit AdminServiceImpl(BuildCoordinator* coordinator)
-      : coordinator_(coordinator) {}
+  // `operator_names`: with mutual TLS, a glob the certificate name of a
+  // caller that drains or undrains workers must match (empty: any).
+  explicit AdminServiceImpl(BuildCoordinator* coordinator,
+                            std::string operator_names = "")
+      : coordinator_(coordinator), operator_names_(std::move(operator_names)) {}
 
   grpc::Status ListWorkers(
       grpc::ServerContext* context,
@@ -29,6 +34,7 @@ class AdminServiceImpl final : public longshore::v1::AdminService::Service {
                            longshore::v1::DrainResponse* response);
 
   BuildCoordinator* coordinator_;
+  const std::string operator_names_;
 };
 
 }  // namespace longshore::scheduler

@@ -31,6 +31,13 @@ ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM CA that workers' and clients' certificates must chain to "
           "(mutual TLS); with --tls-cert.");
+ABSL_FLAG(std::string, tls_worker_names, "",
+          "With --tls-client-ca: a glob (e.g. worker-*) a certificate's "
+          "common name or subject alternative name must match to act as a "
+          "worker.");
+ABSL_FLAG(std::string, tls_operator_names, "",
+          "With --tls-client-ca: a glob a certificate name must match to "
+          "drain or undrain workers.");
 ABSL_FLAG(absl::Duration, retention, absl::Hours(7 * 24),
           "How long finished builds (status, events, outputs) and unused "
           "build contexts are kept; 0 keeps everything.");
@@ -53,6 +60,16 @@ int main(int argc, char** argv) {
   options.tls.cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls.key = absl::GetFlag(FLAGS_tls_key);
   options.tls.ca = absl::GetFlag(FLAGS_tls_client_ca);
+  options.tls_worker_names = absl::GetFlag(FLAGS_tls_worker_names);
+  options.tls_operator_names = absl::GetFlag(FLAGS_tls_operator_names);
+  if ((!options.tls_worker_names.empty() ||
+       !options.tls_operator_names.empty()) &&
+      options.tls.ca.empty()) {
+    LS_LOG(ERROR) << "--tls-worker-names and --tls-operator-names need "
+                     "--tls-client-ca: without client certificates there "
+                     "are no names to check";
+    return 2;
+  }
   const std::string listen = absl::GetFlag(FLAGS_listen);
   const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
 

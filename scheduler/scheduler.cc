@@ -57,9 +57,10 @@ absl::Status Scheduler::Init() {
   build_service_ = std::make_unique<BuildServiceImpl>(
       coordinator_.get(), events_.get(), blobs_.get(), metrics_.get(),
       &stopping_);
-  worker_service_ =
-      std::make_unique<WorkerServiceImpl>(coordinator_.get(), blobs_.get());
-  admin_service_ = std::make_unique<AdminServiceImpl>(coordinator_.get());
+  worker_service_ = std::make_unique<WorkerServiceImpl>(
+      coordinator_.get(), blobs_.get(), options_.tls_worker_names);
+  admin_service_ = std::make_unique<AdminServiceImpl>(
+      coordinator_.get(), options_.tls_operator_names);
   RetentionOptions ro;
   ro.keep = options_.retention;
   retention_ = std::make_unique<Retention>(ro, journal_.get(), blobs_.get(),

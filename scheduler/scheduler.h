@@ -65,6 +65,11 @@ struct SchedulerOptions {
     t.ca_name = "--tls-client-ca";
     return t;
   }();
+  // With mutual TLS: globs over certificate names (common name, subject
+  // alternative names) that WorkerService callers, and callers draining
+  // workers, must match; empty lets any certificate from the CA in.
+  std::string tls_worker_names;
+  std::string tls_operator_names;
 };
 
 class Scheduler {

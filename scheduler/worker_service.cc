@@ -10,6 +10,7 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "scheduler/grpc_status.h"
+#include "scheduler/peer_identity.h"
 #include "scheduler/stream_file.h"
 
 namespace longshore::scheduler {
@@ -93,6 +94,9 @@ class StreamWorkerChannel : public WorkerChannel {
 grpc::Status WorkerServiceImpl::Connect(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<SchedulerMessage, WorkerMessage>* stream) {
+  if (grpc::Status s = CheckPeer(*context, worker_names_, "worker"); !s.ok()) {
+    return s;
+  }
   WorkerMessage message;
   if (!stream->Read(&message)) {
     return grpc::Status(grpc::StatusCode::CANCELLED,
@@ -118,8 +122,12 @@ grpc::Status WorkerServiceImpl::Connect(
 }
 
 grpc::Status WorkerServiceImpl::FetchContext(
-    grpc::ServerContext*, const longshore::v1::FetchContextRequest* request,
+    grpc::ServerContext* context,
+    const longshore::v1::FetchContextRequest* request,
     grpc::ServerWriter<longshore::v1::ContextChunk>* writer) {
+  if (grpc::Status s = CheckPeer(*context, worker_names_, "worker"); !s.ok()) {
+    return s;
+  }
   absl::StatusOr<UniqueFd> fd = blobs_->OpenContext(request->digest());
   if (!fd.ok()) return ToGrpcStatus(fd.status());
   return ToGrpcStatus(StreamFile(fd->get(), "context " + request->digest(),
@@ -127,9 +135,12 @@ grpc::Status WorkerServiceImpl::FetchContext(
 }
 
 grpc::Status WorkerServiceImpl::UploadOutput(
-    grpc::ServerContext*,
+    grpc::ServerContext* context,
     grpc::ServerReader<longshore::v1::UploadOutputRequest>* reader,
     longshore::v1::UploadOutputResponse*) {
+  if (grpc::Status s = CheckPeer(*context, worker_names_, "worker"); !s.ok()) {
+    return s;
+  }
   longshore::v1::UploadOutputRequest req;
   if (!reader->Read(&req) || !req.has_header()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,

@@ -3,6 +3,8 @@
 #ifndef LONGSHORE_SCHEDULER_WORKER_SERVICE_H_
 #define LONGSHORE_SCHEDULER_WORKER_SERVICE_H_
 
+#include <string>
+
 #include "proto/longshore.grpc.pb.h"
 #include "scheduler/blob_store.h"
 #include "scheduler/build_coordinator.h"
@@ -11,8 +13,13 @@ namespace longshore::scheduler {
 
 class WorkerServiceImpl final : public longshore::v1::WorkerService::Service {
  public:
-  WorkerServiceImpl(BuildCoordinator* coordinator, BlobStore* blobs)
-      : coordinator_(coordinator), blobs_(blobs) {}
+  // `worker_names`: with mutual TLS, a glob a caller's certificate name
+  // must match (empty: any certificate, or none without TLS).
+  WorkerServiceImpl(BuildCoordinator* coordinator, BlobStore* blobs,
+                    std::string worker_names = "")
+      : coordinator_(coordinator),
+        blobs_(blobs),
+        worker_names_(std::move(worker_names)) {}
 
   grpc::Status Connect(
       grpc::ServerContext* context,
@@ -30,6 +37,7 @@ class WorkerServiceImpl final : public longshore::v1::WorkerService::Service {
  private:
   BuildCoordinator* coordinator_;
   BlobStore* blobs_;
+  const std::string worker_names_;
 };
 
 }  // namespace longshore::scheduler

@@ -162,6 +162,7 @@ void WorkerAgent::Session() {
   }
   std::thread heartbeat;
   std::atomic<bool> session_done{false};
+  bool read_to_end = false;
   if (Send(reg)) {
     v1::SchedulerMessage msg;
     while (stream->Read(&msg)) {
@@ -213,6 +214,7 @@ void WorkerAgent::Session() {
           break;
       }
     }
+    read_to_end = true;
   }
   session_done = true;
   {
@@ -220,7 +222,10 @@ void WorkerAgent::Session() {
     stream_ = nullptr;
     stream_ctx_ = nullptr;
   }
-  ctx.TryCancel();
+  // Once Read has returned false the scheduler's status is in (a refusal
+  // such as a certificate without the worker role, for one): Finish returns
+  // it. Otherwise cancel first, so Finish does not wait on a broken stream.
+  if (!read_to_end) ctx.TryCancel();
   grpc::Status s = stream->Finish();
   if (heartbeat.joinable()) heartbeat.join();
   if (!s.ok() && !stopping_) {

@@ -2,7 +2,9 @@
 # The scheduler serves gRPC over mutual TLS: a worker and a client holding
 # certificates from the farm's CA build through it; a plaintext client, a
 # client without a certificate and one whose certificate another CA signed
-# are turned away, and the scheduler never sees their builds.
+# are turned away, and the scheduler never sees their builds. Roles: only a
+# certificate named like a worker may act as one, only an operator's may
+# drain.
 source "${TEST_SRCDIR}/${TEST_WORKSPACE}/tests/lib/farm.sh"
 
 need openssl openssl
@@ -29,13 +31,15 @@ done
 make_cert scheduler farm-ca "/CN=scheduler" "IP:127.0.0.1"
 make_cert worker farm-ca "/CN=worker-w1"
 make_cert ci farm-ca "/CN=ci"
+make_cert ops farm-ca "/CN=ops-alice"
 make_cert rogue rogue-ca "/CN=ci"
 chmod 0644 "$tls"/*.pem
-chown "$FARM_USER:" "$tls/worker.key"
+chown "$FARM_USER:" "$tls/worker.key" "$tls/ci.key"
 chmod 0600 "$tls"/*.key
 
 farm_start_scheduler --tls-cert "$tls/scheduler.pem" --tls-key "$tls/scheduler.key" \
-  --tls-client-ca "$tls/farm-ca.pem"
+  --tls-client-ca "$tls/farm-ca.pem" --tls-worker-names 'worker-*' \
+  --tls-operator-names 'ops-*'
 export LONGSHORE_TLS_CA="$tls/farm-ca.pem" LONGSHORE_TLS_CERT="$tls/ci.pem" \
   LONGSHORE_TLS_KEY="$tls/ci.key"
 farm_start_worker w1 --tls-ca "$tls/farm-ca.pem" --tls-cert "$tls/worker.pem" \
@@ -75,4 +79,30 @@ env -u LONGSHORE_TLS_KEY "$LONGSHORE" build "$ctx" >"$FARM_DIR/half.log" 2>&1 ||
   { cat "$FARM_DIR/half.log" >&2; fail "a certificate without a key: exit $rc"; }
 [[ $("$LONGSHORE" builds | tail -n +2 | wc -l) -eq 1 ]] ||
   fail "the scheduler lists builds it should never have accepted: $("$LONGSHORE" builds)"
+
+# Roles. The CI certificate cannot register as a worker (it would be handed
+# other teams' builds and secrets)...
+work="$FARM_DIR/work-impostor"
+mkdir -p "$work" && chown "$FARM_USER:" "$work"
+setpriv --reuid "$FARM_USER" --regid "$FARM_USER" --init-groups \
+  env HOME="$work" "$FARM_DIR/bin/longshore-worker" \
+  --scheduler "127.0.0.1:$SCHED_PORT" --work-dir "$work" --worker-id impostor \
+  --tls-ca "$tls/farm-ca.pem" --tls-cert "$tls/ci.pem" --tls-key "$tls/ci.key" \
+  >"$FARM_DIR/worker-impostor.log" 2>&1 &
+FARM_PIDS+=($!)
+for _ in $(seq 100); do
+  grep -q "this call is for workers" "$FARM_DIR/worker-impostor.log" && break
+  sleep 0.1
+done
+grep -q 'this call is for workers: it needs a client certificate with a name matching "worker-\*" (presented: ci)' \
+  "$FARM_DIR/worker-impostor.log" ||
+  { cat "$FARM_DIR/worker-impostor.log" >&2; fail "a CI certificate registered as a worker"; }
+! "$LONGSHORE" workers | grep -q '^impostor ' || fail "the impostor is listed as a worker"
+# ...nor drain one; an operator's certificate can.
+rc=0
+"$LONGSHORE" drain w1 >"$FARM_DIR/drain-ci.log" 2>&1 || rc=$?
+[[ $rc -ne 0 ]] && grep -q "this call is for operators" "$FARM_DIR/drain-ci.log" ||
+  { cat "$FARM_DIR/drain-ci.log" >&2; fail "a CI certificate drained a worker (exit $rc)"; }
+LONGSHORE_TLS_CERT="$tls/ops.pem" LONGSHORE_TLS_KEY="$tls/ops.key" "$LONGSHORE" drain w1 |
+  grep -q "draining" || fail "the operator could not drain w1"
 echo "PASS: mutual TLS between client, scheduler and worker"
