@@ -480,11 +480,24 @@ void BuildCoordinator::Stop() {
 
 void BuildCoordinator::DispatchLocked() {
   if (queue_.empty() || stopping_) return;
+  absl::flat_hash_map<std::string, Placement::Share> shares;
+  for (const auto& [submitter, last] : last_served_) {
+    shares[submitter].last_served = last;
+  }
+  for (const auto& [id, record] : active_) {
+    if (record.state == longshore::v1::RUNNING) {
+      ++shares[record.spec.submitter()].running;
+    }
+  }
   std::vector<PlacementDecision> decisions =
-      placement_.Place(queue_.Entries(), workers_.Capacities());
+      placement_.Place(queue_.Entries(), workers_.Capacities(), shares);
   for (const PlacementDecision& d : decisions) {
     WorkerEntry* w = workers_.Find(d.worker_id);
     if (w == nullptr) continue;
+    auto it = active_.find(d.build_id);
+    if (it != active_.end()) {
+      last_served_[it->second.spec.submitter()] = ++served_count_;
+    }
     absl::Status st = LeaseLocked(d.build_id, w);
     if (!st.ok()) {
       LS_LOG(ERROR) << "lease of build " << d.build_id << " to worker "

@@ -162,6 +162,10 @@ class BuildCoordinator {
   absl::flat_hash_map<std::string, std::vector<longshore::v1::Secret>> secrets_
       ABSL_GUARDED_BY(mu_);
   BuildQueue queue_ ABSL_GUARDED_BY(mu_);
+  // When each submitter last had a build leased (a counter, memory only), for
+  // Placement's tie-break between equally loaded submitters.
+  absl::flat_hash_map<std::string, int64_t> last_served_ ABSL_GUARDED_BY(mu_);
+  int64_t served_count_ ABSL_GUARDED_BY(mu_) = 0;
   WorkerRegistry workers_ ABSL_GUARDED_BY(mu_);
   std::mt19937_64 id_random_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

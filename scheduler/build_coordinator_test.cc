@@ -291,6 +291,25 @@ TEST_F(CoordinatorTest, DrainStopsAssignmentsAndUndrainResumes) {
   EXPECT_NE(missing.status().message().find("nope"), std::string::npos);
 }
 
+TEST_F(CoordinatorTest, ASubmittersBacklogDoesNotHoldOthersBack) {
+  // Team A queues three builds, then team B one; a worker with one slot.
+  std::string a1 = Submit("team-a");
+  std::string a2 = Submit("team-a");
+  std::string a3 = Submit("team-a");
+  std::string b1 = Submit("team-b");
+  auto [conn, ch] = Connect("w1", 1);
+  ASSERT_EQ(ch->assignments().size(), 1u);
+  EXPECT_EQ(ch->assignments()[0].build_id(), a1);
+  // When a1 finishes, B (nothing running) comes before A's older a2.
+  SendResult(conn, a1, 1, longshore::v1::SUCCEEDED);
+  ASSERT_EQ(ch->assignments().size(), 2u);
+  EXPECT_EQ(ch->assignments()[1].build_id(), b1);
+  SendResult(conn, b1, 1, longshore::v1::SUCCEEDED);
+  ASSERT_EQ(ch->assignments().size(), 3u);
+  EXPECT_EQ(ch->assignments()[2].build_id(), a2);
+  EXPECT_EQ(Record(a3).state, longshore::v1::QUEUED);
+}
+
 TEST_F(CoordinatorTest, RejectsBadRegistrations) {
   longshore::v1::Register reg;
   reg.set_slots(1);

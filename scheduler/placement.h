@@ -1,13 +1,18 @@
-// Chooses which queued builds go to which workers. Today: first come, first
-// served across the whole queue, each build to the accepting worker with the
-// most free slots. Kept apart from the queue and the registry so a fairer
-// policy (per submitter or tenant) can replace it without touching either.
+// Chooses which queued builds go to which workers: fair between submitters,
+// first come first served within one. Each free slot goes to the oldest
+// queued build of the submitter with the fewest builds running (those placed
+// in the same round included); between equals, to the one served least
+// recently, then to the older build. A team that queues five hundred builds
+// does not hold every other team's first build back. The build goes to the
+// accepting worker with the most free slots. Kept apart from the queue and the
+// registry.
 #ifndef LONGSHORE_SCHEDULER_PLACEMENT_H_
 #define LONGSHORE_SCHEDULER_PLACEMENT_H_
 
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "scheduler/build_queue.h"
 
 namespace longshore::scheduler {
@@ -26,11 +31,19 @@ struct PlacementDecision {
 
 class Placement {
  public:
-  // Decisions in queue order; never more per worker than its free slots. Ties
-  // between workers with equally many free slots go to the one listed first.
+  // What placement knows of a submitter's share.
+  struct Share {
+    int running = 0;          // RUNNING builds
+    int64_t last_served = 0;  // larger: served more recently (0: never)
+  };
+  // Decisions in placement order; never more per worker than its free
+  // slots. `shares` by submitter (absent: nothing running, never served).
+  // Ties between workers with equally many free slots go to the one listed
+  // first.
   std::vector<PlacementDecision> Place(
       const std::vector<QueuedBuild>& queue,
-      std::vector<WorkerCapacity> workers) const;
+      std::vector<WorkerCapacity> workers,
+      absl::flat_hash_map<std::string, Share> shares = {}) const;
 };
 
 }  // namespace longshore::scheduler

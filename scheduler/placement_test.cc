@@ -45,6 +45,52 @@ TEST(PlacementTest, NeverExceedsFreeSlots) {
   EXPECT_EQ(decisions[2].build_id, "b3");
 }
 
+std::vector<QueuedBuild> Submitted(
+    const std::vector<std::pair<std::string, std::string>>& builds) {
+  std::vector<QueuedBuild> q;
+  int64_t order = 0;
+  for (const auto& [id, submitter] : builds) {
+    QueuedBuild b;
+    b.build_id = id;
+    b.submitter = submitter;
+    b.order = ++order;
+    q.push_back(b);
+  }
+  return q;
+}
+
+TEST(PlacementTest, SharesSlotsBetweenSubmitters) {
+  Placement p;
+  // Team A queued three builds before team B's first one.
+  auto queue = Submitted(
+      {{"a1", "team-a"}, {"a2", "team-a"}, {"a3", "team-a"}, {"b1", "team-b"}});
+  auto decisions = p.Place(queue, {{"w1", 2, true}});
+  ASSERT_EQ(decisions.size(), 2u);
+  EXPECT_EQ(decisions[0].build_id, "a1");
+  EXPECT_EQ(decisions[1].build_id, "b1");  // not a2
+
+  // With A already running two builds, B's build goes first even though A's
+  // are older; then the rest alternates, oldest first within each team.
+  auto more = Submitted(
+      {{"a4", "team-a"}, {"a5", "team-a"}, {"b2", "team-b"}, {"b3", "team-b"}});
+  decisions = p.Place(more, {{"w1", 3, true}}, {{"team-a", {2, 1}}});
+  ASSERT_EQ(decisions.size(), 3u);
+  EXPECT_EQ(decisions[0].build_id, "b2");
+  EXPECT_EQ(decisions[1].build_id, "b3");  // B: 1 running, A: 2
+  EXPECT_EQ(decisions[2].build_id, "a4");  // B has nothing left
+}
+
+TEST(PlacementTest, EqualSharesTakeTurns) {
+  Placement p;
+  // Nothing running anywhere; A was served last, so B goes first although
+  // A's build is older.
+  auto queue = Submitted({{"a1", "team-a"}, {"b1", "team-b"}});
+  auto decisions = p.Place(queue, {{"w1", 1, true}},
+                           {{"team-a", {0, 7}}, {"team-b", {0, 3}}});
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].build_id, "b1");
+}
+
 TEST(PlacementTest, PrefersTheWorkerWithMostRoom) {
   Placement p;
   auto decisions = p.Place(Queue(2), {{"small", 1, true}, {"big", 4, true}});
