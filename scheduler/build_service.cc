@@ -7,6 +7,7 @@
 #include "common/status_macros.h"
 #include "scheduler/dockerfile_check.h"
 #include "scheduler/grpc_status.h"
+#include "scheduler/peer_identity.h"
 #include "scheduler/stream_file.h"
 
 namespace longshore::scheduler {
@@ -102,7 +103,7 @@ absl::Status BuildServiceImpl::ReceiveContext(
   return absl::OkStatus();
 }
 
-grpc::Status BuildServiceImpl::Submit(grpc::ServerContext*,
+grpc::Status BuildServiceImpl::Submit(grpc::ServerContext* context,
                                       grpc::ServerReader<SubmitRequest>* reader,
                                       longshore::v1::SubmitResponse* response) {
   SubmitRequest first;
@@ -110,7 +111,12 @@ grpc::Status BuildServiceImpl::Submit(grpc::ServerContext*,
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "Submit: the first message must carry the build spec");
   }
-  const BuildSpec& spec = first.spec();
+  BuildSpec& spec = *first.mutable_spec();
+  // Under mutual TLS the submitter is who the certificate says, not what the
+  // client claims: fair placement cannot be gamed by renaming each build.
+  if (std::vector<std::string> names = PeerNames(*context); !names.empty()) {
+    spec.set_submitter(names.front());
+  }
   absl::Status st = ValidateSpec(spec);
   if (st.ok()) st = ReceiveContext(spec, reader);
   if (!st.ok()) return ToGrpcStatus(st);

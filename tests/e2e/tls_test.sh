@@ -53,11 +53,14 @@ COPY busybox /bin/busybox
 RUN ["/bin/busybox", "sh", "-c", "echo over-tls > /proof"]
 DOCKERFILE
 rc=0
-"$LONGSHORE" build --progress=plain --output "type=oci,dest=$FARM_DIR/out.tar" "$ctx" \
-  2>"$FARM_DIR/build.log" || rc=$?
+LONGSHORE_SUBMITTER=pretender "$LONGSHORE" build --progress=plain \
+  --output "type=oci,dest=$FARM_DIR/out.tar" "$ctx" 2>"$FARM_DIR/build.log" || rc=$?
 [[ $rc -eq 0 ]] || { cat "$FARM_DIR/build.log" >&2; fail "the build over TLS exited $rc"; }
 grep -q 'building on worker w1' "$FARM_DIR/build.log" || fail "the build did not run on w1"
 tar -tf "$FARM_DIR/out.tar" | grep -q '^index.json$' || fail "no OCI output over TLS"
+# The submitter is the certificate's name, whatever the client claims.
+grep -q 'queued (submitter "ci")' "$FARM_DIR/scheduler.log" ||
+  fail "the build was not recorded as submitted by ci: $(grep queued "$FARM_DIR/scheduler.log")"
 
 # refused NAME [VAR=VALUE...]: a build with the client's TLS settings changed
 # as given fails before the scheduler accepts it.
