@@ -14,9 +14,10 @@ namespace longshore::client {
 namespace {
 
 void PrintWorker(const v1::WorkerInfo& w) {
-  printf("%-30s %5d %5d  %-9s %-9s %s\n", w.worker_id().c_str(), w.slots(),
-         w.free_slots(), w.connected() ? "connected" : "gone",
+  printf("%-30s %5d %5d  %-9s %-9s %-14s %s\n", w.worker_id().c_str(),
+         w.slots(), w.free_slots(), w.connected() ? "connected" : "gone",
          w.draining() ? "draining" : "active",
+         w.platform().empty() ? "-" : w.platform().c_str(),
          absl::StrJoin(w.running_build_ids(), ",").c_str());
 }
 
@@ -63,8 +64,8 @@ int RunAdminCommand(const std::string& command,
     v1::ListWorkersResponse resp;
     grpc::Status s = stub->ListWorkers(&cc, v1::ListWorkersRequest(), &resp);
     if (!s.ok()) return Fail("list workers", s);
-    printf("%-30s %5s %5s  %-9s %-9s %s\n", "WORKER", "SLOTS", "FREE", "STREAM",
-           "STATE", "BUILDS");
+    printf("%-30s %5s %5s  %-9s %-9s %-14s %s\n", "WORKER", "SLOTS", "FREE",
+           "STREAM", "STATE", "PLATFORM", "BUILDS");
     for (const auto& w : resp.workers()) PrintWorker(w);
     return 0;
   }

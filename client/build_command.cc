@@ -280,6 +280,7 @@ int RunBuild(const BuildFlags& flags) {
   for (const auto& ref : f.cache_from) spec.add_cache_from(ref);
   for (const auto& ref : f.cache_to) spec.add_cache_to(ref);
   spec.set_target(f.target);
+  spec.set_platform(f.platform);
   spec.set_no_cache(f.no_cache);
   for (const auto& o : f.outputs) *spec.add_outputs() = o;
   spec.set_context_digest(packed->digest);

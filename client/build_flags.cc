@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -21,6 +23,7 @@ Options:
       --build-arg K=V         Set a build-time variable (repeatable)
       --label K=V             Set metadata on the image (repeatable)
       --target STAGE          Build the named stage
+      --platform OS/ARCH      Build for this platform, on a worker of it
       --no-cache              Do not use the layer cache
       --progress MODE         auto, tty, plain or json (default auto)
   -o, --output SPEC           type=oci,dest=PATH[,tar=false] | type=docker,dest=FILE |
@@ -368,6 +371,19 @@ absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
       auto v = take_value();
       if (!v.ok()) return v.status();
       f.target = *v;
+    } else if (name == "--platform") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      std::vector<std::string> parts = absl::StrSplit(*v, '/');
+      if (parts.size() < 2 || parts.size() > 3 ||
+          std::any_of(parts.begin(), parts.end(),
+                      [](const std::string& p) { return p.empty(); })) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--platform ", *v,
+            ": want OS/ARCH or OS/ARCH/VARIANT (linux/amd64, linux/arm64, "
+            "linux/arm/v7); one platform per build"));
+      }
+      f.platform = *v;
     } else if (name == "--no-cache") {
       auto s = boolean(&f.no_cache);
       if (!s.ok()) return s;

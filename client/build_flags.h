@@ -21,6 +21,8 @@ struct BuildFlags {
   std::vector<std::pair<std::string, std::string>> build_args;
   std::vector<std::pair<std::string, std::string>> labels;
   std::string target;
+  // --platform OS/ARCH[/VARIANT]; empty: whatever the worker builds natively.
+  std::string platform;
   bool no_cache = false;
   bool push = false;
   ProgressMode progress = ProgressMode::kAuto;

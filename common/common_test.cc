@@ -4,6 +4,7 @@
 #include "common/errno_status.h"
 #include "common/file_util.h"
 #include "common/flag_names.h"
+#include "common/platform.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "gtest/gtest.h"
@@ -98,6 +99,28 @@ TEST(FlagNames, DashesBecomeUnderscoresBeforeTerminator) {
   std::vector<char*> ptrs = ArgvPointers(out);
   EXPECT_EQ(ptrs.size(), 8u);
   EXPECT_EQ(ptrs.back(), nullptr);
+}
+
+TEST(PlatformTest, Matching) {
+  EXPECT_TRUE(PlatformMatches("", "linux/amd64"));
+  EXPECT_TRUE(PlatformMatches("", ""));
+  EXPECT_TRUE(PlatformMatches("linux/amd64", "linux/amd64"));
+  EXPECT_FALSE(PlatformMatches("linux/amd64", "linux/arm64"));
+  EXPECT_FALSE(PlatformMatches("linux/amd64", ""));
+  EXPECT_TRUE(PlatformMatches("linux/arm64/v8", "linux/arm64"));
+  EXPECT_TRUE(PlatformMatches("linux/arm64", "linux/arm64/v8"));
+  EXPECT_TRUE(PlatformMatches("linux/arm", "linux/arm/v7"));
+  EXPECT_FALSE(PlatformMatches("linux/arm/v6", "linux/arm/v7"));
+  EXPECT_FALSE(PlatformMatches("windows/amd64", "linux/amd64"));
+}
+
+TEST(PlatformTest, OfMachine) {
+  EXPECT_EQ(PlatformOfMachine("x86_64"), "linux/amd64");
+  EXPECT_EQ(PlatformOfMachine("aarch64"), "linux/arm64");
+  EXPECT_EQ(PlatformOfMachine("armv7l"), "linux/arm/v7");
+  EXPECT_EQ(PlatformOfMachine("i686"), "linux/386");
+  EXPECT_EQ(PlatformOfMachine("riscv64"), "linux/riscv64");
+  EXPECT_EQ(NativePlatform().rfind("linux/", 0), 0u) << NativePlatform();
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ bool IsTerminal(BuildState state) {
 }
 
 QueuedBuild ToQueued(const BuildRecord& r) {
-  return {r.id, r.spec.submitter(), r.order, r.queued_ns};
+  return {r.id, r.spec.submitter(), r.order, r.queued_ns, r.spec.platform()};
 }
 
 }  // namespace

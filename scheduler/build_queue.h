@@ -19,6 +19,7 @@ struct QueuedBuild {
   std::string submitter;
   int64_t order = 0;      // Submission order; unique per build.
   int64_t queued_ns = 0;  // When it (last) entered the queue.
+  std::string platform;   // BuildSpec.platform; empty: any worker
 };
 
 class BuildQueue {

@@ -5,6 +5,8 @@
 #include <map>
 #include <tuple>
 
+#include "common/platform.h"
+
 namespace longshore::scheduler {
 
 std::vector<PlacementDecision> Placement::Place(
@@ -21,12 +23,11 @@ std::vector<PlacementDecision> Placement::Place(
   }
   std::vector<PlacementDecision> decisions;
   while (!by_submitter.empty()) {
-    WorkerCapacity* best = nullptr;
-    for (WorkerCapacity& w : workers) {
-      if (!w.accepting || w.free_slots <= 0) continue;
-      if (best == nullptr || w.free_slots > best->free_slots) best = &w;
+    bool any_slot = false;
+    for (const WorkerCapacity& w : workers) {
+      any_slot = any_slot || (w.accepting && w.free_slots > 0);
     }
-    if (best == nullptr) break;  // No slot anywhere: the rest waits too.
+    if (!any_slot) break;  // No slot anywhere: the rest waits too.
     // The submitter with the fewest running builds, then the one served
     // least recently, then the oldest build.
     auto next = by_submitter.begin();
@@ -40,6 +41,19 @@ std::vector<PlacementDecision> Placement::Place(
       }
     }
     const QueuedBuild* build = next->second.front();
+    WorkerCapacity* best = nullptr;
+    for (WorkerCapacity& w : workers) {
+      if (!w.accepting || w.free_slots <= 0) continue;
+      if (!PlatformMatches(build->platform, w.platform)) continue;
+      if (best == nullptr || w.free_slots > best->free_slots) best = &w;
+    }
+    if (best == nullptr) {
+      // No free worker of its platform: it waits; the submitter's later
+      // builds are considered this round all the same.
+      next->second.pop_front();
+      if (next->second.empty()) by_submitter.erase(next);
+      continue;
+    }
     decisions.push_back({build->build_id, best->worker_id});
     --best->free_slots;
     Share& served = shares[next->first];

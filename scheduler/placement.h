@@ -1,11 +1,11 @@
 // Chooses which queued builds go to which workers: fair between submitters,
-// first come first served within one. Each free slot goes to the oldest
-// queued build of the submitter with the fewest builds running (those placed
-// in the same round included); between equals, to the one served least
-// recently, then to the older build. A team that queues five hundred builds
-// does not hold every other team's first build back. The build goes to the
-// accepting worker with the most free slots. Kept apart from the queue and the
-// registry.
+// first come first served within one, each build to a worker of its platform.
+// Each free slot goes to the oldest queued build of the submitter with the
+// fewest builds running (those placed in the same round included); between
+// equals, to the one served least recently, then to the older build. A team
+// that queues five hundred builds does not hold every other team's first build
+// back. The build goes to the accepting worker with the most free slots. Kept
+// apart from the queue and the registry.
 #ifndef LONGSHORE_SCHEDULER_PLACEMENT_H_
 #define LONGSHORE_SCHEDULER_PLACEMENT_H_
 
@@ -22,6 +22,9 @@ struct WorkerCapacity {
   int free_slots = 0;
   // False for draining or disconnected workers: they receive nothing new.
   bool accepting = false;
+  // What it builds for ("linux/amd64"); empty: unknown (an older worker),
+  // which only takes builds that name no platform.
+  std::string platform;
 };
 
 struct PlacementDecision {

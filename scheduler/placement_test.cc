@@ -91,6 +91,26 @@ TEST(PlacementTest, EqualSharesTakeTurns) {
   EXPECT_EQ(decisions[0].build_id, "b1");
 }
 
+TEST(PlacementTest, BuildsGoToWorkersOfTheirPlatform) {
+  Placement p;
+  std::vector<QueuedBuild> queue =
+      Submitted({{"arm", "team-a"}, {"any", "team-a"}, {"amd", "team-a"}});
+  queue[0].platform = "linux/arm64";
+  queue[2].platform = "linux/amd64";
+  // Only amd64 room: the arm64 build waits, the ones behind it go.
+  auto decisions = p.Place(queue, {{"x86", 2, true, "linux/amd64"}});
+  ASSERT_EQ(decisions.size(), 2u);
+  EXPECT_EQ(decisions[0].build_id, "any");
+  EXPECT_EQ(decisions[1].build_id, "amd");
+  // An arm64 worker with room takes it, and only it.
+  decisions = p.Place(
+      queue, {{"x86", 0, true, "linux/amd64"}, {"pi", 3, true, "linux/arm64"}});
+  ASSERT_EQ(decisions.size(), 2u);
+  EXPECT_EQ(decisions[0].build_id, "arm");
+  EXPECT_EQ(decisions[0].worker_id, "pi");
+  EXPECT_EQ(decisions[1].build_id, "any");
+}
+
 TEST(PlacementTest, PrefersTheWorkerWithMostRoom) {
   Placement p;
   auto decisions = p.Place(Queue(2), {{"small", 1, true}, {"big", 4, true}});

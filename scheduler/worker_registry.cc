@@ -19,6 +19,7 @@ WorkerRegistry::Registration WorkerRegistry::Register(
   w.slots = reg.slots();
   w.labels.assign(reg.labels().begin(), reg.labels().end());
   w.version = reg.version();
+  w.platform = reg.platform();
   w.connected = true;
   w.connection = next_connection_++;
   w.channel = std::move(channel);
@@ -77,7 +78,7 @@ void WorkerRegistry::ForgetDisconnectedBefore(absl::Time cutoff) {
 std::vector<WorkerCapacity> WorkerRegistry::Capacities() const {
   std::vector<WorkerCapacity> out;
   for (const auto& [id, w] : workers_) {
-    out.push_back({id, w.free_slots(), w.connected && !w.draining});
+    out.push_back({id, w.free_slots(), w.connected && !w.draining, w.platform});
   }
   return out;
 }
@@ -114,6 +115,7 @@ longshore::v1::WorkerInfo ToWorkerInfo(const WorkerEntry& w) {
     info.add_running_build_ids(build_id);
   }
   for (const auto& kv : w.labels) *info.add_labels() = kv;
+  info.set_platform(w.platform);
   if (w.last_heartbeat != absl::InfinitePast()) {
     info.set_last_heartbeat_unix_nanos(absl::ToUnixNanos(w.last_heartbeat));
   }

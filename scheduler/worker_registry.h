@@ -34,6 +34,7 @@ struct WorkerEntry {
   int slots = 0;
   std::vector<longshore::v1::KeyValue> labels;
   std::string version;
+  std::string platform;  // what it builds for, e.g. "linux/amd64"
   bool draining = false;
   bool connected = false;
   uint64_t connection = 0;  // Current connection; 0 when disconnected.

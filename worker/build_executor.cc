@@ -26,6 +26,7 @@
 #include "common/errno_status.h"
 #include "common/file_util.h"
 #include "common/log.h"
+#include "common/platform.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "dockerfile/build_plan.h"
@@ -182,6 +183,17 @@ class BuildRun {
       }
     }
     popts.target = spec.target();
+    // Workers build natively: a build for another platform was sent here by
+    // mistake (the scheduler places by platform).
+    const std::string native = NativePlatform();
+    if (!spec.platform().empty() && !PlatformMatches(spec.platform(), native)) {
+      return Fail(absl::FailedPreconditionError(
+                      absl::StrCat("--platform ", spec.platform(),
+                                   ": this worker builds ", native, " only")),
+                  {}, 0);
+    }
+    popts.build_platform = native;
+    popts.target_platform = spec.platform().empty() ? native : spec.platform();
     auto plan = dockerfile::Plan(df_, popts);
     if (!plan.ok()) {
       return Fail(plan.status(), {}, LineFromMessage(plan.status().message()));
@@ -972,6 +984,14 @@ class BuildRun {
     // from the cache has the same config and digest (as BuildKit's does).
     in.created = source_date_epoch_ ? Created() : LastCreated(final_stage);
     for (const auto& kv : req_.spec.labels()) in.labels[kv.key()] = kv.value();
+    // The config names the platform the image was built for.
+    std::vector<std::string> platform =
+        absl::StrSplit(plan_.stages[plan_.target].platform, '/');
+    if (platform.size() >= 2) {
+      in.os = platform[0];
+      in.architecture = platform[1];
+      in.variant = platform.size() > 2 ? platform[2] : "";
+    }
     ASSIGN_OR_RETURN(image::Descriptor manifest, StoreImage(store_, in));
     out->image_digest = manifest.digest;
     std::vector<std::string> tags(req_.spec.tags().begin(),

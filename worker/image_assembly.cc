@@ -11,6 +11,7 @@ image::OciConfig ToOciConfig(const ImageInputs& in) {
   c.author = in.config.maintainer;
   c.architecture = in.architecture;
   c.os = in.os;
+  c.variant = in.variant;
   image::ContainerConfig& cc = c.config;
   const dockerfile::ImageConfig& d = in.config;
   cc.user = d.user;

@@ -23,6 +23,7 @@ struct ImageInputs {
   std::map<std::string, std::string> labels;  // --label, over the Dockerfile's
   std::string architecture = "amd64";
   std::string os = "linux";
+  std::string variant;
 };
 
 // The OCI image config for `in`: Docker's field semantics (Env, Cmd,

@@ -155,6 +155,7 @@ void WorkerAgent::Session() {
   r->set_worker_id(opts_.worker_id);
   r->set_slots(opts_.slots);
   r->set_version("longshore-worker 0.1");
+  r->set_platform(opts_.platform);
   for (const auto& [k, v] : opts_.labels) {
     auto* kv = r->add_labels();
     kv->set_key(k);

@@ -28,6 +28,7 @@ struct AgentOptions {
   std::string worker_id;
   int slots = 1;
   std::vector<std::pair<std::string, std::string>> labels;
+  std::string platform;  // what it builds for, e.g. "linux/amd64"
 };
 
 class WorkerAgent {

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/platform.h"
 #include "common/status_macros.h"
 #include "image/content_store.h"
 #include "image/layer_cache.h"
@@ -91,6 +92,7 @@ absl::Status ServeWorker(const WorkerConfig& config,
   }
   eopts.worker_id = aopts.worker_id;
   aopts.labels = config.labels;
+  aopts.platform = NativePlatform();
   BuildExecutor executor(eopts, store->get(), &cache, &registry);
   WorkerAgent agent(aopts, &executor, &metrics);
   std::thread signals([&] {
