@@ -24,6 +24,7 @@
 #include "client/scheduler_channel.h"
 #include "common/errno_status.h"
 #include "common/file_util.h"
+#include "common/platform.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
 #include "proto/longshore.grpc.pb.h"
@@ -226,6 +227,13 @@ absl::Status FetchOutput(v1::BuildService::Stub* stub,
 int RunBuild(const BuildFlags& flags) {
   BuildFlags f = flags;
   std::unique_ptr<EmbeddedFarm> farm;
+  if (f.scheduler.empty() && !PlatformMatches(f.platform, NativePlatform())) {
+    fprintf(stderr,
+            "ERROR: --platform %s: this machine builds %s only (builds run "
+            "natively); pass --scheduler for a farm with a %s worker\n",
+            f.platform.c_str(), NativePlatform().c_str(), f.platform.c_str());
+    return 2;
+  }
   if (f.scheduler.empty()) {
     // The one-machine default; started before this process has any thread.
     auto started = EmbeddedFarm::Start();

@@ -65,6 +65,17 @@ rc=0
 grep -q 'compression=lz4' "$FARM_DIR/bad.log" || fail "bad compression error does not name it"
 [[ ! -e "$FARM_DIR/bad.tar" ]] || fail "a failed build wrote its output"
 
+# This machine builds only its own platform: another one is refused up
+# front rather than left waiting for a worker that will never come.
+case $(uname -m) in
+  x86_64) other=linux/arm64 ;;
+  *) other=linux/amd64 ;;
+esac
+rc=0
+timeout 60 "$LONGSHORE" build --platform "$other" "$ctx" 2>"$FARM_DIR/other.log" || rc=$?
+[[ $rc -eq 2 ]] && grep -q -- "--platform $other: this machine builds" "$FARM_DIR/other.log" ||
+  { cat "$FARM_DIR/other.log" >&2; fail "--platform $other without a farm: exit $rc"; }
+
 # The farm went away with the command.
 sleep 0.5
 if pgrep -f "longshore __embedded-farm $LONGSHORE_HOME" >/dev/null; then
