@@ -158,8 +158,24 @@ grpc::Status BuildServiceImpl::Watch(grpc::ServerContext* context,
 }
 
 grpc::Status BuildServiceImpl::Cancel(
-    grpc::ServerContext*, const longshore::v1::CancelRequest* request,
+    grpc::ServerContext* context, const longshore::v1::CancelRequest* request,
     longshore::v1::CancelResponse* response) {
+  // Under mutual TLS a build is cancelled by its submitter (the certificate
+  // that submitted it) or an operator.
+  if (std::vector<std::string> names = PeerNames(*context); !names.empty()) {
+    absl::StatusOr<longshore::v1::BuildInfo> info =
+        coordinator_->GetBuild(request->build_id());
+    if (!info.ok()) return ToGrpcStatus(info.status());
+    const bool own = info->spec().submitter() == names.front();
+    if (!own && (operator_names_.empty() ||
+                 !CheckPeer(*context, operator_names_, "operator").ok())) {
+      return grpc::Status(
+          grpc::StatusCode::PERMISSION_DENIED,
+          absl::StrCat("build ", request->build_id(), " was submitted by ",
+                       info->spec().submitter(), ", not ", names.front(),
+                       ": only its submitter or an operator may cancel it"));
+    }
+  }
   absl::StatusOr<BuildState> state =
       coordinator_->Cancel(request->build_id(), request->reason());
   if (!state.ok()) return ToGrpcStatus(state.status());

@@ -20,14 +20,18 @@ absl::Status ValidateSpec(const longshore::v1::BuildSpec& spec);
 
 class BuildServiceImpl final : public longshore::v1::BuildService::Service {
  public:
+  // `operator_names`: under mutual TLS, a glob a certificate name must match
+  // to cancel other submitters' builds (empty: nobody but the submitter).
   BuildServiceImpl(BuildCoordinator* coordinator, EventLog* events,
                    BlobStore* blobs, SchedulerMetrics* metrics,
-                   const std::atomic<bool>* stopping)
+                   const std::atomic<bool>* stopping,
+                   std::string operator_names = "")
       : coordinator_(coordinator),
         events_(events),
         blobs_(blobs),
         metrics_(metrics),
-        stopping_(stopping) {}
+        stopping_(stopping),
+        operator_names_(std::move(operator_names)) {}
 
   grpc::Status StatContext(
       grpc::ServerContext* context,
@@ -64,6 +68,7 @@ class BuildServiceImpl final : public longshore::v1::BuildService::Service {
   BlobStore* blobs_;
   SchedulerMetrics* metrics_;
   const std::atomic<bool>* stopping_;
+  const std::string operator_names_;
 };
 
 }  // namespace longshore::scheduler

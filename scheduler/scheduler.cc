@@ -56,7 +56,7 @@ absl::Status Scheduler::Init() {
   RETURN_IF_ERROR(coordinator_->Recover());
   build_service_ = std::make_unique<BuildServiceImpl>(
       coordinator_.get(), events_.get(), blobs_.get(), metrics_.get(),
-      &stopping_);
+      &stopping_, options_.tls_operator_names);
   worker_service_ = std::make_unique<WorkerServiceImpl>(
       coordinator_.get(), blobs_.get(), options_.tls_worker_names);
   admin_service_ = std::make_unique<AdminServiceImpl>(

@@ -32,6 +32,7 @@ make_cert scheduler farm-ca "/CN=scheduler" "IP:127.0.0.1"
 make_cert worker farm-ca "/CN=worker-w1"
 make_cert ci farm-ca "/CN=ci"
 make_cert ops farm-ca "/CN=ops-alice"
+make_cert ci2 farm-ca "/CN=ci-other-team"
 make_cert rogue rogue-ca "/CN=ci"
 chmod 0644 "$tls"/*.pem
 chown "$FARM_USER:" "$tls/worker.key" "$tls/ci.key"
@@ -108,4 +109,30 @@ rc=0
   { cat "$FARM_DIR/drain-ci.log" >&2; fail "a CI certificate drained a worker (exit $rc)"; }
 LONGSHORE_TLS_CERT="$tls/ops.pem" LONGSHORE_TLS_KEY="$tls/ops.key" "$LONGSHORE" drain w1 |
   grep -q "draining" || fail "the operator could not drain w1"
+LONGSHORE_TLS_CERT="$tls/ops.pem" LONGSHORE_TLS_KEY="$tls/ops.key" "$LONGSHORE" undrain w1 >/dev/null ||
+  fail "the operator could not undrain w1"
+
+# A build is cancelled by its submitter or an operator, not by another team.
+slow="$FARM_DIR/slow"
+make_context "$slow"
+printf 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "sleep", "60"]\n' >"$slow/Dockerfile"
+"$LONGSHORE" build --progress=plain "$slow" >"$FARM_DIR/slow.log" 2>&1 &
+client=$!
+id=""
+for _ in $(seq 100); do
+  id=$("$LONGSHORE" builds | awk '$2 == "running" {print $1; exit}')
+  [[ -n "$id" ]] && break
+  sleep 0.1
+done
+[[ -n "$id" ]] || { cat "$FARM_DIR/slow.log" >&2; fail "the slow build did not start"; }
+rc=0
+LONGSHORE_TLS_CERT="$tls/ci2.pem" LONGSHORE_TLS_KEY="$tls/ci2.key" "$LONGSHORE" cancel "$id" \
+  >"$FARM_DIR/cancel-other.log" 2>&1 || rc=$?
+[[ $rc -ne 0 ]] && grep -q "was submitted by ci, not ci-other-team" "$FARM_DIR/cancel-other.log" ||
+  { cat "$FARM_DIR/cancel-other.log" >&2; fail "another team cancelled the build (exit $rc)"; }
+LONGSHORE_TLS_CERT="$tls/ops.pem" LONGSHORE_TLS_KEY="$tls/ops.key" "$LONGSHORE" cancel "$id" \
+  >/dev/null || fail "the operator could not cancel the build"
+rc=0
+wait "$client" || rc=$?
+[[ $rc -ne 0 ]] || fail "the cancelled build's client exited 0"
 echo "PASS: mutual TLS between client, scheduler and worker"
