@@ -48,6 +48,7 @@
 #include "worker/passwd.h"
 #include "worker/run_mounts.h"
 #include "worker/sandbox_runner.h"
+#include "worker/url_fetch.h"
 
 namespace longshore::worker {
 namespace {
@@ -838,28 +839,68 @@ class BuildRun {
     return src;
   }
 
-  absl::StatusOr<std::string> SourceChecksum(const dockerfile::CopyStep& c,
-                                             const StageResult& r) {
+  // ADD <url>: downloaded once per build, from the worker's network.
+  absl::StatusOr<FetchedUrl> Fetch(const std::string& url) {
+    {
+      absl::MutexLock l(&mu_);
+      auto it = fetched_.find(url);
+      if (it != fetched_.end()) return it->second;
+    }
+    absl::StatusOr<FetchedUrl> f = FetchUrl(url, tmp_);
+    if (!f.ok()) {
+      return absl::Status(f.status().code(),
+                          absl::StrCat("ADD failed: ", f.status().message()));
+    }
+    absl::MutexLock l(&mu_);
+    return fetched_.emplace(url, *f).first->second;
+  }
+
+  // The sources of a COPY/ADD read from the context or a stage (not URLs).
+  // Git sources are refused.
+  absl::StatusOr<std::vector<std::string>> LocalSources(
+      const dockerfile::CopyStep& c) {
+    std::vector<std::string> local;
     for (const auto& src : c.sources) {
-      if (c.add && (absl::StartsWith(src, "http://") ||
-                    absl::StartsWith(src, "https://") ||
-                    absl::StartsWith(src, "git@"))) {
+      const std::string path = src.substr(0, src.find('#'));
+      if (c.add && (absl::StartsWith(src, "git@") ||
+                    (IsUrlSource(src) && absl::EndsWith(path, ".git")))) {
         return absl::UnimplementedError(absl::StrCat(
             "ADD ", src,
-            ": remote sources are not supported yet; download in a RUN step "
-            "or use a local file"));
+            ": git sources are not supported yet; clone in a RUN step or "
+            "add an archive of the repository"));
       }
+      if (c.add && IsUrlSource(src)) continue;
+      local.push_back(src);
     }
+    return local;
+  }
+
+  absl::StatusOr<std::string> SourceChecksum(const dockerfile::CopyStep& c,
+                                             const StageResult& r) {
+    ASSIGN_OR_RETURN(std::vector<std::string> local, LocalSources(c));
     Sha256 h;
     for (const auto& f : c.inline_files) {
       h.Update(f.name);
       h.Update("\0", 1);
       h.Update(f.content);
     }
-    if (c.sources.empty()) return h.Digest();
+    // A URL counts by what it served (downloaded on every build, as Docker
+    // does), with the name and date the file will get.
+    for (const auto& src : c.sources) {
+      if (!c.add || !IsUrlSource(src)) continue;
+      ASSIGN_OR_RETURN(FetchedUrl f, Fetch(src));
+      if (!c.checksum.empty() && c.checksum != f.digest) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("ADD --checksum=", c.checksum, ": ", src,
+                         " served content with digest ", f.digest));
+      }
+      h.Update(absl::StrCat("url\n", src, "\n", f.digest, "\n", f.file_name,
+                            "\n", f.last_modified.value_or(-1), "\n"));
+    }
+    if (local.empty()) return h.Digest();
     std::string mount_dir = absl::StrCat(tmp_, "/sum-", ++mounts_);
     ASSIGN_OR_RETURN(SourceRoot src, OpenSource(c, mount_dir));
-    auto sum = ChecksumSources(src.fd.get(), c.sources);
+    auto sum = ChecksumSources(src.fd.get(), local);
     if (!sum.ok()) {
       return absl::Status(sum.status().code(),
                           absl::StrCat(c.add ? "ADD" : "COPY",
@@ -891,6 +932,56 @@ class BuildRun {
     UniqueFd fd(open(merged.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!fd) return ErrnoStatus(errno, "open(%s)", merged);
     return StepRoot{std::move(m), std::move(fd)};
+  }
+
+  // Writes a downloaded ADD source into the step's root: at `dest`, or inside
+  // it under the URL's file name when it ends in '/' or is a directory. Mode
+  // 0600 unless --chmod (Docker's rule for URLs), the --chown owner, the
+  // server's Last-Modified as mtime; archives are not unpacked.
+  absl::Status PlaceDownload(const FetchedUrl& f, const std::string& url,
+                             const std::string& dest, bool into_dir, int dst_fd,
+                             std::pair<uid_t, gid_t> owner,
+                             std::optional<mode_t> mode) {
+    std::string path = dest;
+    if (!into_dir) {
+      absl::StatusOr<UniqueFd> existing =
+          OpenInRoot(dst_fd, dest, O_PATH | O_DIRECTORY);
+      into_dir = existing.ok();
+    }
+    if (into_dir) {
+      if (f.file_name.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("ADD ", url,
+                         ": the URL names no file; give a destination file "
+                         "name instead of ",
+                         dest));
+      }
+      path = absl::StrCat(dest, dest.back() == '/' ? "" : "/", f.file_name);
+    }
+    auto [parent, name] = SplitParent(path);
+    ASSIGN_OR_RETURN(
+        UniqueFd ignored,
+        MakeDirsInRoot(dst_fd, parent, 0755, owner.first, owner.second));
+    ASSIGN_OR_RETURN(
+        UniqueFd out,
+        OpenInRoot(dst_fd, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW,
+                   0600));
+    UniqueFd in(open(f.path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!in) return ErrnoStatus(errno, "open(%s)", f.path);
+    RETURN_IF_ERROR(CopyFdContents(in.get(), out.get(), url, path));
+    if (fchown(out.get(), owner.first, owner.second) != 0) {
+      return ErrnoStatus(errno, "chown(%s)", path);
+    }
+    if (fchmod(out.get(), mode ? *mode : 0600) != 0) {
+      return ErrnoStatus(errno, "chmod(%s)", path);
+    }
+    if (f.last_modified) {
+      struct timespec times[2] = {{*f.last_modified, 0}, {*f.last_modified, 0}};
+      if (futimens(out.get(), times) != 0) {
+        return ErrnoStatus(errno, "utimes(%s)", path);
+      }
+    }
+    return absl::OkStatus();
   }
 
   absl::Status ExecCopy(const dockerfile::CopyStep& c, const StageResult& r,
@@ -931,11 +1022,27 @@ class BuildRun {
         return ErrnoStatus(errno, "chmod(%s)", path);
       }
     }
-    if (!c.sources.empty()) {
+    ASSIGN_OR_RETURN(std::vector<std::string> local, LocalSources(c));
+    const bool into_dir = !c.dest.empty() && c.dest.back() == '/';
+    // (CopyFiles applies the same rule to local sources.)
+    if (local.size() < c.sources.size() && c.sources.size() > 1 && !into_dir) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(c.add ? "ADD" : "COPY",
+                       " with more than one source needs a "
+                       "destination ending in '/': ",
+                       c.dest));
+    }
+    for (const auto& url : c.sources) {
+      if (!c.add || !IsUrlSource(url)) continue;
+      ASSIGN_OR_RETURN(FetchedUrl f, Fetch(url));
+      RETURN_IF_ERROR(
+          PlaceDownload(f, url, c.dest, into_dir, dst_fd.get(), owner, mode));
+    }
+    if (!local.empty()) {
       ASSIGN_OR_RETURN(SourceRoot src, OpenSource(c, step_dir + "/from"));
       CopyOptions o;
       o.src_root_fd = src.fd.get();
-      o.sources = c.sources;
+      o.sources = local;
       o.dest = c.dest;
       o.dst_root_fd = dst_fd.get();
       o.uid = owner.first;
@@ -1071,6 +1178,8 @@ class BuildRun {
   // by "ref|platform"
   std::map<std::string, StageResult> base_images_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, image::Reference> blob_sources_ ABSL_GUARDED_BY(mu_);
+  // ADD <url> downloads of this build, by URL.
+  std::map<std::string, FetchedUrl> fetched_ ABSL_GUARDED_BY(mu_);
   std::optional<int64_t> source_date_epoch_;
   int total_ = 0;
   // Guards what parallel stages share.
