@@ -870,6 +870,10 @@ class BuildRun {
             "add an archive of the repository"));
       }
       if (c.add && IsUrlSource(src)) continue;
+      if (!c.checksum.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "ADD --checksum applies to http(s) sources only, not ", src));
+      }
       local.push_back(src);
     }
     return local;

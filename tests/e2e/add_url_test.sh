@@ -79,4 +79,5 @@ fails loopback "ADD http://127.0.0.1:$port/hello.txt /x" "refused to connect to 
 fails metadata "ADD http://169.254.169.254/latest/meta-data/ /x" "refused to connect to 169.254.169.254"
 fails checksum "ADD --checksum=sha256:$sum $base/hello.txt /x" "checksum=sha256:$sum: .* served content with digest"
 fails git "ADD https://example.invalid/repo.git /src" "git sources are not supported yet"
+fails local-checksum "ADD --checksum=sha256:$sum busybox /x" "checksum applies to http\(s\) sources only, not busybox"
 echo "PASS: ADD <url>"
