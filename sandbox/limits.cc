@@ -38,17 +38,6 @@ int SetBoth(int resource, uint64_t value) {
   return 0;
 }
 
-absl::Status WriteControl(int dir_fd, const std::string& dir, const char* file,
-                          const std::string& value) {
-  UniqueFd fd(::openat(dir_fd, file, O_WRONLY | O_CLOEXEC));
-  if (!fd) return ErrnoStatus(errno, "open(%s/%s)", dir, file);
-  if (::write(fd.get(), value.data(), value.size()) !=
-      static_cast<ssize_t>(value.size())) {
-    return ErrnoStatus(errno, "write(%s/%s, %s)", dir, file, value);
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 int ApplyCommandRlimits(const StepLimits& limits) {
@@ -159,23 +148,44 @@ std::string Cgroup2MountPoint() {
   return "";
 }
 
-absl::Status WriteCgroupLimits(int dir_fd, const std::string& path,
+absl::Status WriteCgroupFile(const std::string& path,
+                             const std::string& value) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(errno, "open(%s)", path);
+  if (::write(fd.get(), value.data(), value.size()) !=
+      static_cast<ssize_t>(value.size())) {
+    return ErrnoStatus(errno, "write(%s, %s)", path, value);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::set<std::string>> ReadControllers(const std::string& path) {
+  ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  std::set<std::string> out;
+  for (absl::string_view c :
+       absl::StrSplit(text, absl::ByAnyChar(" \n"), absl::SkipEmpty())) {
+    out.insert(std::string(c));
+  }
+  return out;
+}
+
+absl::Status WriteCgroupLimits(const std::string& dir,
                                const std::set<std::string>& delegated,
                                StepLimits* limits) {
   limits->memory_in_cgroup = false;
   limits->pids_in_cgroup = false;
   if (limits->memory_bytes > 0 && delegated.count("memory") > 0) {
-    RETURN_IF_ERROR(WriteControl(dir_fd, path, "memory.max",
-                                 absl::StrCat(limits->memory_bytes)));
+    RETURN_IF_ERROR(WriteCgroupFile(dir + "/memory.max",
+                                    absl::StrCat(limits->memory_bytes)));
     // Swap would let the step go past the limit; a group OOM kill takes the
     // whole step down rather than one process of it.
-    (void)WriteControl(dir_fd, path, "memory.swap.max", "0");
-    RETURN_IF_ERROR(WriteControl(dir_fd, path, "memory.oom.group", "1"));
+    (void)WriteCgroupFile(dir + "/memory.swap.max", "0");
+    RETURN_IF_ERROR(WriteCgroupFile(dir + "/memory.oom.group", "1"));
     limits->memory_in_cgroup = true;
   }
   if (limits->pids > 0 && delegated.count("pids") > 0) {
     RETURN_IF_ERROR(
-        WriteControl(dir_fd, path, "pids.max", absl::StrCat(limits->pids + 1)));
+        WriteCgroupFile(dir + "/pids.max", absl::StrCat(limits->pids + 1)));
     limits->pids_in_cgroup = true;
   }
   return absl::OkStatus();
@@ -184,13 +194,8 @@ absl::Status WriteCgroupLimits(int dir_fd, const std::string& path,
 absl::StatusOr<StepCgroup> StepCgroup::Create(const std::string& parent,
                                               const std::string& name,
                                               StepLimits* limits) {
-  ASSIGN_OR_RETURN(std::string controllers,
-                   ReadFile(parent + "/cgroup.subtree_control"));
-  std::set<std::string> enabled;
-  for (absl::string_view c :
-       absl::StrSplit(controllers, absl::ByAnyChar(" \n"), absl::SkipEmpty())) {
-    enabled.insert(std::string(c));
-  }
+  ASSIGN_OR_RETURN(std::set<std::string> enabled,
+                   ReadControllers(parent + "/cgroup.subtree_control"));
   const std::string path = absl::StrCat(parent, "/", name);
   if (::mkdir(path.c_str(), 0755) != 0) {
     return ErrnoStatus(errno, "mkdir(%s)", path);
@@ -202,7 +207,7 @@ absl::StatusOr<StepCgroup> StepCgroup::Create(const std::string& parent,
     return ErrnoStatus(err, "open(%s)", path);
   }
   StepCgroup cg(path, std::move(fd));
-  RETURN_IF_ERROR(WriteCgroupLimits(cg.fd(), path, enabled, limits));
+  RETURN_IF_ERROR(WriteCgroupLimits(path, enabled, limits));
   return cg;
 }
 

@@ -55,11 +55,17 @@ absl::StatusOr<uint64_t> DiskUsage(int dir_fd, uint64_t stop_above);
 // a hybrid one; "" when it is not mounted.
 std::string Cgroup2MountPoint();
 
+// Writes `value` to the cgroup control file `path`.
+absl::Status WriteCgroupFile(const std::string& path, const std::string& value);
+
+// The controllers a cgroup.controllers or cgroup.subtree_control file lists.
+absl::StatusOr<std::set<std::string>> ReadControllers(const std::string& path);
+
 // Writes the limits whose controller is in `delegated` into the cgroup
-// directory `dir_fd` (`path` names it in errors): memory.max with
-// memory.swap.max 0 and memory.oom.group 1, pids.max = pids + 1 (pid 1
-// included). Sets limits->memory_in_cgroup / pids_in_cgroup to what it wrote.
-absl::Status WriteCgroupLimits(int dir_fd, const std::string& path,
+// directory `dir`: memory.max with memory.swap.max 0 and memory.oom.group 1,
+// pids.max = pids + 1 (pid 1 included). Sets limits->memory_in_cgroup /
+// pids_in_cgroup to what it wrote.
+absl::Status WriteCgroupLimits(const std::string& dir,
                                const std::set<std::string>& delegated,
                                StepLimits* limits);
 

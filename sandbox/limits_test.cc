@@ -112,12 +112,10 @@ TEST_F(LimitsTest, CgroupTakesTheLimitsItsControllersCover) {
        {"memory.max", "memory.swap.max", "memory.oom.group", "pids.max"}) {
     ASSERT_TRUE(WriteFileAtomic(dir_ + "/" + f, "").ok());
   }
-  UniqueFd fd(open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  ASSERT_TRUE(fd);
   StepLimits l;
   l.memory_bytes = 64 << 20;
   l.pids = 10;
-  ASSERT_TRUE(WriteCgroupLimits(fd.get(), dir_, {"memory", "pids"}, &l).ok());
+  ASSERT_TRUE(WriteCgroupLimits(dir_, {"memory", "pids"}, &l).ok());
   EXPECT_TRUE(l.memory_in_cgroup);
   EXPECT_TRUE(l.pids_in_cgroup);
   EXPECT_EQ(*ReadFile(dir_ + "/memory.max"), "67108864");
@@ -127,7 +125,7 @@ TEST_F(LimitsTest, CgroupTakesTheLimitsItsControllersCover) {
 
   // Only pids delegated: memory stays with RLIMIT_AS.
   ASSERT_TRUE(WriteFileAtomic(dir_ + "/memory.max", "unset").ok());
-  ASSERT_TRUE(WriteCgroupLimits(fd.get(), dir_, {"pids", "cpu"}, &l).ok());
+  ASSERT_TRUE(WriteCgroupLimits(dir_, {"pids", "cpu"}, &l).ok());
   EXPECT_FALSE(l.memory_in_cgroup);
   EXPECT_TRUE(l.pids_in_cgroup);
   EXPECT_EQ(*ReadFile(dir_ + "/memory.max"), "unset");

@@ -512,9 +512,7 @@ int RunSandbox(const SandboxOptions& o) {
           int st = 0;
           if (RawSyscall(SYS_wait4, init, reinterpret_cast<long>(&st), WNOHANG,
                          0) == init) {
-            exit_code = WIFEXITED(st)     ? WEXITSTATUS(st)
-                        : WIFSIGNALED(st) ? 128 + WTERMSIG(st)
-                                          : kExitSandboxFailure;
+            exit_code = StatusToExitCode(st);
           }
         } else {
           RawSyscall(SYS_kill, init, static_cast<long>(si.ssi_signo));

@@ -4,6 +4,8 @@
 #ifndef LONGSHORE_SANDBOX_STEP_H_
 #define LONGSHORE_SANDBOX_STEP_H_
 
+#include <sys/wait.h>
+
 #include <string>
 #include <vector>
 
@@ -50,6 +52,14 @@ struct StepConfig {
 // and mount namespace, forwards signals to it, reaps orphans, and exits with
 // the command's status (128+N when killed by signal N). Never returns.
 [[noreturn]] void StepInitMain(const StepConfig& config);
+
+// A wait status as an exit code: the process's own, 128+N when killed by
+// signal N (as shells report it), else kExitSandboxFailure.
+inline int StatusToExitCode(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return kExitSandboxFailure;
+}
 
 // Writes "message\n" to `fd` and _exits with `code`. Async-signal-safe apart
 // from formatting already done by the caller.

@@ -295,12 +295,6 @@ class DiskCheck {
   FailFast(err_fd, message, kExitLimit);
 }
 
-int StatusToExitCode(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return kExitSandboxFailure;
-}
-
 }  // namespace
 
 void FailFast(int fd, const std::string& message, int code) {

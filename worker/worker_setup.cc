@@ -1,6 +1,5 @@
 #include "worker/worker_setup.h"
 
-#include <fcntl.h>
 #include <limits.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -9,7 +8,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <set>
 #include <string>
 #include <vector>
@@ -22,7 +20,6 @@
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/status_macros.h"
-#include "common/unique_fd.h"
 #include "sandbox/limits.h"
 #include "sandbox/userns.h"
 
@@ -57,17 +54,6 @@ absl::Status CompileSeccomp(const std::string& sandbox,
     return absl::InternalError(absl::StrCat(sandbox, " --write-seccomp-bpf ",
                                             out, " failed (status ", status,
                                             ")"));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status WriteCgroupFile(const std::string& path,
-                             const std::string& value) {
-  UniqueFd fd(open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd) return ErrnoStatus(errno, "open(%s)", path);
-  if (write(fd.get(), value.data(), value.size()) !=
-      static_cast<ssize_t>(value.size())) {
-    return ErrnoStatus(errno, "write(%s, %s)", path, value);
   }
   return absl::OkStatus();
 }
@@ -110,23 +96,16 @@ absl::StatusOr<std::string> PrepareStepCgroups(const std::vector<pid_t>& own,
     return ErrnoStatus(errno, "mkdir(%s)", leaf);
   }
   for (pid_t pid : own) {
-    const std::string text = std::to_string(pid);
-    UniqueFd fd(open((leaf + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd) return ErrnoStatus(errno, "open(%s/cgroup.procs)", leaf);
-    // A process that exited meanwhile (ESRCH) is no reason to stop.
-    if (write(fd.get(), text.data(), text.size()) < 0 && errno != ESRCH) {
-      return ErrnoStatus(errno, "move process %d into %s", pid, leaf);
-    }
+    // A process that exited meanwhile (ESRCH, NOT_FOUND) is no reason to
+    // stop.
+    absl::Status moved =
+        sandbox::WriteCgroupFile(leaf + "/cgroup.procs", std::to_string(pid));
+    if (!moved.ok() && !absl::IsNotFound(moved)) return moved;
   }
   ASSIGN_OR_RETURN(std::string others, ReadFile(dir + "/cgroup.procs"));
   const bool shared = !others.empty();
-  ASSIGN_OR_RETURN(std::string available,
-                   ReadFile(dir + "/cgroup.controllers"));
-  std::set<std::string> have;
-  for (absl::string_view c :
-       absl::StrSplit(available, absl::ByAnyChar(" \n"), absl::SkipEmpty())) {
-    have.insert(std::string(c));
-  }
+  ASSIGN_OR_RETURN(std::set<std::string> have,
+                   sandbox::ReadControllers(dir + "/cgroup.controllers"));
   struct Limit {
     const char* controller;
     const char* file;
@@ -135,10 +114,11 @@ absl::StatusOr<std::string> PrepareStepCgroups(const std::vector<pid_t>& own,
   std::vector<std::string> enforced;
   for (const Limit& l : {Limit{"memory", "memory.max", "RLIMIT_AS"},
                          Limit{"pids", "pids.max", "RLIMIT_NPROC"}}) {
-    const bool enabled = !shared && have.count(l.controller) > 0 &&
-                         WriteCgroupFile(dir + "/cgroup.subtree_control",
-                                         absl::StrCat("+", l.controller))
-                             .ok();
+    const bool enabled =
+        !shared && have.count(l.controller) > 0 &&
+        sandbox::WriteCgroupFile(dir + "/cgroup.subtree_control",
+                                 absl::StrCat("+", l.controller))
+            .ok();
     enforced.push_back(
         enabled ? absl::StrCat(l.controller, " by ", l.file)
                 : absl::StrCat(l.controller, " by ", l.fallback, " (",
