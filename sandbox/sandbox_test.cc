@@ -205,6 +205,60 @@ TEST_P(SandboxTest, ExitStatuses) {
           "longshore-sandbox: execve(/bin/no-such-command): No such file"));
 }
 
+TEST_P(SandboxTest, UpperAndWorkDirectoriesCanBeUsedAgain) {
+  // The volatile overlay leaves a marker in the work dir that makes
+  // overlayfs refuse it; the next run over the same directories clears it.
+  EXPECT_EQ(Sh("echo one > /first").exit_code, 0);
+  EXPECT_TRUE(PathExists(work_ + "/work/incompat/volatile"));
+  RunResult again = Sh("cat /first; echo two > /second");
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.out, "one\n");
+  EXPECT_TRUE(PathExists(upper_ + "/second"));
+}
+
+// Entries of `dir` named longshore-sandbox.*.
+std::vector<std::string> ScratchEntries(const std::string& dir) {
+  std::vector<std::string> out;
+  absl::StatusOr<std::vector<std::string>> names = ListDirSorted(dir);
+  if (!names.ok()) return out;
+  for (const std::string& n : *names) {
+    if (absl::StartsWith(n, "longshore-sandbox.")) out.push_back(n);
+  }
+  return out;
+}
+
+TEST_P(SandboxTest, StepsShareOneScratchMountPointOnlyWhenItIsTheirs) {
+  auto user = testing::FindUnprivilegedUser();
+  ASSERT_TRUE(user.ok()) << user.status();
+  const std::string tmp = step_ + "/tmp";
+  ASSERT_EQ(mkdir(tmp.c_str(), 0755), 0);
+  ASSERT_EQ(chown(tmp.c_str(), user->uid, user->gid), 0);
+  RunOptions opts;
+  opts.env = {"PATH=/usr/bin:/bin", "TMPDIR=" + tmp};
+  auto run = [&] { return Sandbox({"--", "/bin/sh", "-c", "echo ok"}, opts); };
+  // Two steps, one directory: empty (the tmpfs was the steps' own), 0700.
+  ASSERT_EQ(run().out, "ok\n");
+  ASSERT_EQ(run().out, "ok\n");
+  std::vector<std::string> entries = ScratchEntries(tmp);
+  ASSERT_EQ(entries.size(), 1u) << absl::StrJoin(entries, ",");
+  const std::string shared = tmp + "/" + entries[0];
+  struct stat st;
+  ASSERT_EQ(lstat(shared.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  auto inside = ListDirSorted(shared);
+  ASSERT_TRUE(inside.ok());
+  EXPECT_TRUE(inside->empty());
+  // Someone else's symlink in its place is not used: the step makes a
+  // directory of its own, removes it after, and leaves the symlink be.
+  ASSERT_EQ(rmdir(shared.c_str()), 0);
+  ASSERT_EQ(symlink("/etc", shared.c_str()), 0);
+  ASSERT_EQ(run().out, "ok\n");
+  EXPECT_EQ(ScratchEntries(tmp), entries);
+  ASSERT_EQ(lstat(shared.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+}
+
 TEST_P(SandboxTest, SandboxFailuresPrintOneLineAndExit125) {
   for (std::vector<std::string> args :
        {std::vector<std::string>{"--bogus", "--", "true"},

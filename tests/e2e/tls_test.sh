@@ -38,6 +38,16 @@ chmod 0644 "$tls"/*.pem
 chown "$FARM_USER:" "$tls/worker.key" "$tls/ci.key"
 chmod 0600 "$tls"/*.key
 
+# Role names without client certificates to check them against: refused.
+rc=0
+"$FARM_DIR/bin/longshore-scheduler" --listen 127.0.0.1:0 --metrics-listen "" \
+  --state-dir "$FARM_DIR/bad-scheduler" --tls-cert "$tls/scheduler.pem" \
+  --tls-key "$tls/scheduler.key" --tls-worker-names 'worker-*' \
+  >"$FARM_DIR/bad-scheduler.log" 2>&1 || rc=$?
+[[ $rc -eq 2 ]] && grep -q -- "--tls-worker-names and --tls-operator-names need --tls-client-ca" \
+  "$FARM_DIR/bad-scheduler.log" ||
+  { cat "$FARM_DIR/bad-scheduler.log" >&2; fail "--tls-worker-names without --tls-client-ca: exit $rc"; }
+
 farm_start_scheduler --tls-cert "$tls/scheduler.pem" --tls-key "$tls/scheduler.key" \
   --tls-client-ca "$tls/farm-ca.pem" --tls-worker-names 'worker-*' \
   --tls-operator-names 'ops-*'
