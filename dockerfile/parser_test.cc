@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/strings/match.h"
-#include "common/testing/workspace.h"
+#include "common/testing/runfiles.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -40,10 +40,11 @@ std::vector<std::string> ListDirs(const std::string& dir) {
 }
 
 std::string ParserDir() {
-  absl::StatusOr<std::string> dir = longshore::testing::ConformanceDir();
+  absl::StatusOr<std::string> dir =
+      longshore::testing::RunfilePath("third_party/buildkit/testdata/parser");
   EXPECT_TRUE(dir.ok()) << dir.status();
   if (!dir.ok()) return "";
-  return *dir + "/buildkit-parser";
+  return *dir;
 }
 
 TEST(ConformanceTest, EveryTestfileDumpsAsBuildKit) {

@@ -8,17 +8,18 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "common/testing/workspace.h"
+#include "common/testing/runfiles.h"
 #include "gtest/gtest.h"
 
 namespace longshore::dockerfile {
 namespace {
 
 std::vector<std::string> ReadLines(const std::string& name) {
-  absl::StatusOr<std::string> dir = longshore::testing::ConformanceDir();
+  absl::StatusOr<std::string> dir =
+      longshore::testing::RunfilePath("third_party/buildkit/testdata/shell");
   EXPECT_TRUE(dir.ok()) << dir.status();
   if (!dir.ok()) return {};
-  std::string path = *dir + "/buildkit-shell/" + name;
+  std::string path = *dir + "/" + name;
   std::ifstream in(path, std::ios::binary);
   EXPECT_TRUE(in.good()) << "cannot open " << path;
   std::vector<std::string> lines;

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Runs the whole suite: every Bazel test target, the formatting check, and the
-# Dockerfile fuzzer for a minute.
+# Runs the whole suite: every Bazel test target, the formatting check, the
+# hermeticity check (nothing refers outside the repository), and the Dockerfile
+# fuzzer for a minute.
 # Writes the totals (test cases from Bazel's XML results, targets that failed to
 # build, and the format check) to .test-summary as "N passed, M failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BAZEL=${BAZEL:-bazel}
 
+# A summary is only ever this run's: an earlier one is gone before anything runs.
+rm -f .test-summary
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 $BAZEL test ${BAZEL_FLAGS:-} //... 2>&1 | tee "$log"
@@ -47,6 +50,7 @@ if [[ $bazel_rc -ne 0 && $passed -eq 0 && $failed -eq 0 ]]; then
 fi
 
 if ./ops/check-format.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+if ./ops/check-hermetic.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 # The Dockerfile parser and expander under libFuzzer (ASan + UBSan) for a
 # bounded time, seeded from the conformance files: no crash, report or hang.

@@ -1,36 +1,27 @@
 #!/usr/bin/env bash
 # Builds the Dockerfile frontend's libFuzzer target with Debian's clang
 # (ASan + UBSan) into a temporary directory and runs it for a bounded time,
-# with a corpus seeded from BuildKit's conformance data.
+# with a corpus seeded from BuildKit's test data (vendored in
+# third_party/buildkit/testdata).
 #
 #   dockerfile/fuzz/run.sh [SECONDS]        (default 60)
 #
 # Exits non-zero when the fuzzer finds a crash, a sanitizer report or a hang
-# (an input slower than 10 s), or when the build fails. The conformance data
-# is looked for in $LONGSHORE_CONFORMANCE_DIR, else ../shared/conformance
-# beside the workspace.
+# (an input slower than 10 s), or when the build fails.
 set -euo pipefail
 
 seconds="${1:-60}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "${here}/../.." && pwd)"
-conformance="${LONGSHORE_CONFORMANCE_DIR:-}"
-if [[ -z "${conformance}" ]]; then
-  # shared/conformance beside the checkout or beside any folder above it.
-  dir="${root}"
-  while [[ "${dir}" != / && -z "${conformance}" ]]; do
-    dir="$(dirname "${dir}")"
-    [[ -d "${dir}/shared/conformance" ]] && conformance="${dir}/shared/conformance"
-  done
-fi
+testdata="${root}/third_party/buildkit/testdata"
 cxx="${CXX:-clang++}"
 
 if ! command -v "${cxx}" >/dev/null; then
   echo "fuzz/run.sh: ${cxx} not found (install Debian's clang and libclang-rt-14-dev)" >&2
   exit 2
 fi
-if [[ -z "${conformance}" || ! -d "${conformance}/buildkit-parser" ]]; then
-  echo "fuzz/run.sh: conformance data not found at ${conformance} (set LONGSHORE_CONFORMANCE_DIR)" >&2
+if [[ ! -d "${testdata}/parser/testfiles" || ! -f "${testdata}/shell/wordsTest" ]]; then
+  echo "fuzz/run.sh: BuildKit's test data missing from ${testdata} (it is part of the repository)" >&2
   exit 2
 fi
 
@@ -68,13 +59,13 @@ mkdir -p "${work}/corpus"
 i=0
 while IFS= read -r -d '' f; do
   cp "${f}" "${work}/corpus/seed-$((i++))"
-done < <(find "${conformance}/buildkit-parser" -name Dockerfile -print0)
+done < <(find "${testdata}/parser" -name Dockerfile -print0)
 # Every input line of the shell tests becomes a seed word.
 for t in envVarTest wordsTest; do
   while IFS= read -r line; do
     [[ -z "${line}" || "${line}" == \#* ]] && continue
     printf '%s' "${line}" | cut -d'|' -f2 >"${work}/corpus/word-$((i++))"
-  done <"${conformance}/buildkit-shell/${t}"
+  done <"${testdata}/shell/${t}"
 done
 echo "fuzz/run.sh: ${i} seeds, running for ${seconds}s"
 
