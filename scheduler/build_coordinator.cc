@@ -43,9 +43,11 @@ BuildCoordinator::BuildCoordinator(const CoordinatorOptions& options,
 
 absl::Status BuildCoordinator::Recover() {
   absl::MutexLock lock(&mu_);
+  BuildJournal::Batch batch(journal_);
   ASSIGN_OR_RETURN(std::vector<BuildRecord> active, journal_->ListActive());
   int requeued = 0, queued = 0;
   for (BuildRecord& r : active) {
+    r.spec.clear_dockerfile();
     if (r.state == longshore::v1::QUEUED) {
       queue_.Push(ToQueued(r));
       active_[r.id] = std::move(r);
@@ -55,6 +57,7 @@ absl::Status BuildCoordinator::Recover() {
     // RUNNING when the scheduler stopped: the lease died with it.
     std::string id = r.id;
     std::string worker = r.worker_id;
+    CountRunningLocked(r, +1);
     active_[id] = std::move(r);
     InterruptLocked(id, absl::StrCat("the scheduler restarted while worker ",
                                      worker, " held the lease"));
@@ -77,6 +80,9 @@ std::string BuildCoordinator::NewBuildIdLocked() {
 
 absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
   absl::MutexLock lock(&mu_);
+  // The row, its queued event and any lease it gets commit together, before
+  // Submit returns.
+  BuildJournal::Batch batch(journal_);
   BuildRecord r;
   r.spec = spec;
   r.spec.clear_secrets();  // never journaled
@@ -89,6 +95,7 @@ absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
     if (st.ok()) break;
     if (!absl::IsAlreadyExists(st) || tries >= 3) return st;
   }
+  r.spec.clear_dockerfile();  // In the journal; not kept in memory.
   queue_.Push(ToQueued(r));
   std::string id = r.id;
   if (spec.secrets_size() > 0) {
@@ -107,6 +114,7 @@ absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
 absl::StatusOr<BuildState> BuildCoordinator::Cancel(const std::string& build_id,
                                                     const std::string& reason) {
   absl::MutexLock lock(&mu_);
+  BuildJournal::Batch batch(journal_);
   auto it = active_.find(build_id);
   if (it == active_.end()) {
     ASSIGN_OR_RETURN(BuildRecord r, journal_->Get(build_id));
@@ -182,6 +190,10 @@ absl::StatusOr<BuildInfo> BuildCoordinator::GetBuild(
     const std::string& build_id) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(BuildRecord r, LookupLocked(build_id));
+  if (active_.contains(build_id)) {
+    // Active records keep no Dockerfile in memory.
+    ASSIGN_OR_RETURN(r.spec, journal_->GetSpec(build_id));
+  }
   return ToBuildInfoLocked(r, /*with_dockerfile=*/true);
 }
 
@@ -260,13 +272,17 @@ void BuildCoordinator::HandleWorkerMessage(uint64_t connection,
     case WorkerMessage::kHeartbeat:
       worker->last_heartbeat = Now();
       break;
-    case WorkerMessage::kEvent:
+    case WorkerMessage::kEvent: {
+      BuildJournal::Batch batch(journal_);
       HandleEventLocked(worker, message.event());
       break;
-    case WorkerMessage::kResult:
+    }
+    case WorkerMessage::kResult: {
       worker->last_heartbeat = Now();
+      BuildJournal::Batch batch(journal_);
       HandleResultLocked(worker, message.result());
       break;
+    }
     case WorkerMessage::kRegister:
       LS_LOG(WARNING) << "worker " << worker->id
                       << " sent Register twice; ignored";
@@ -361,6 +377,7 @@ void BuildCoordinator::DisconnectWorker(uint64_t connection) {
   absl::MutexLock lock(&mu_);
   WorkerEntry* w = workers_.ByConnection(connection);
   if (w == nullptr) return;
+  BuildJournal::Batch batch(journal_);
   std::string cause = absl::StrCat("worker ", w->id, "'s stream ended");
   LS_LOG(INFO) << cause;
   DropConnectionLocked(connection, cause, /*expired=*/false);
@@ -405,7 +422,11 @@ void BuildCoordinator::InterruptLocked(const std::string& build_id,
                                        const std::string& cause) {
   auto it = active_.find(build_id);
   if (it == active_.end() || it->second.state != longshore::v1::RUNNING) return;
+  BuildJournal::Batch batch(journal_);
   BuildRecord r = it->second;
+  CountRunningLocked(r, -1);
+  // FinishLocked below must not count it again.
+  it->second.state = longshore::v1::QUEUED;
   InterruptOutcome outcome = InterruptAttempt(&r, options_.max_attempts,
                                               absl::ToUnixNanos(Now()), cause);
   switch (outcome) {
@@ -430,6 +451,11 @@ void BuildCoordinator::InterruptLocked(const std::string& build_id,
 }
 
 void BuildCoordinator::FinishLocked(BuildRecord r) {
+  BuildJournal::Batch batch(journal_);
+  if (auto it = active_.find(r.id);
+      it != active_.end() && it->second.state == longshore::v1::RUNNING) {
+    CountRunningLocked(it->second, -1);
+  }
   absl::Status st = journal_->Update(r);
   if (!st.ok()) {
     LS_LOG(ERROR) << "build " << r.id << ": " << st;
@@ -484,13 +510,13 @@ void BuildCoordinator::DispatchLocked() {
   for (const auto& [submitter, last] : last_served_) {
     shares[submitter].last_served = last;
   }
-  for (const auto& [id, record] : active_) {
-    if (record.state == longshore::v1::RUNNING) {
-      ++shares[record.spec.submitter()].running;
-    }
+  for (const auto& [submitter, running] : running_by_submitter_) {
+    shares[submitter].running = running;
   }
   std::vector<PlacementDecision> decisions =
-      placement_.Place(queue_.Entries(), workers_.Capacities(), shares);
+      placement_.Place(queue_, workers_.Capacities(), std::move(shares));
+  if (decisions.empty()) return;
+  BuildJournal::Batch batch(journal_);  // Every lease of this round at once.
   for (const PlacementDecision& d : decisions) {
     WorkerEntry* w = workers_.Find(d.worker_id);
     if (w == nullptr) continue;
@@ -518,8 +544,11 @@ absl::Status BuildCoordinator::LeaseLocked(const std::string& build_id,
   r.state = longshore::v1::RUNNING;
   r.worker_id = worker->id;
   r.started_ns = absl::ToUnixNanos(now);
+  // The whole spec (the Dockerfile is only in the journal) goes to the worker.
+  ASSIGN_OR_RETURN(BuildSpec spec, journal_->GetSpec(build_id));
   RETURN_IF_ERROR(journal_->Update(r));
   queue_.Remove(build_id);
+  CountRunningLocked(r, +1);
   worker->leases[build_id] = r.attempt;
   metrics_->QueueWait(now - absl::FromUnixNanos(r.queued_ns));
 
@@ -532,7 +561,7 @@ absl::Status BuildCoordinator::LeaseLocked(const std::string& build_id,
   auto* a = msg.mutable_assignment();
   a->set_build_id(build_id);
   a->set_attempt(r.attempt);
-  *a->mutable_spec() = r.spec;
+  *a->mutable_spec() = std::move(spec);
   auto secrets = secrets_.find(build_id);
   if (secrets != secrets_.end()) {
     for (const auto& secret : secrets->second)
@@ -573,6 +602,7 @@ absl::Status BuildCoordinator::CommitOutput(const std::string& build_id,
                                             VerifiedFileWriter* writer) {
   RETURN_IF_ERROR(CheckUploadAllowed(build_id, attempt, index));
   absl::MutexLock lock(&mu_);
+  BuildJournal::Batch batch(journal_);
   auto it = active_.find(build_id);
   if (it == active_.end() || it->second.attempt != attempt) {
     return absl::FailedPreconditionError(
@@ -616,13 +646,16 @@ absl::StatusOr<WorkerInfo> BuildCoordinator::SetDraining(
   return ToWorkerInfo(*w);
 }
 
+void BuildCoordinator::CountRunningLocked(const BuildRecord& r, int delta) {
+  running_total_ += delta;
+  int& n = running_by_submitter_[r.spec.submitter()];
+  n += delta;
+  if (n <= 0) running_by_submitter_.erase(r.spec.submitter());
+}
+
 void BuildCoordinator::UpdateGaugesLocked() {
-  size_t running = 0;
-  for (const auto& [id, r] : active_) {
-    if (r.state == longshore::v1::RUNNING) ++running;
-  }
   metrics_->SetQueueDepth(queue_.size());
-  metrics_->SetBuildsRunning(running);
+  metrics_->SetBuildsRunning(running_total_);
   metrics_->SetWorkers(workers_.Counts());
 }
 

@@ -142,6 +142,10 @@ class BuildCoordinator {
                          const longshore::v1::BuildEvent& event)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateGaugesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Bookkeeping of running_total_/running_by_submitter_ for a build entering
+  // or leaving RUNNING.
+  void CountRunningLocked(const BuildRecord& record, int delta)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<BuildRecord> LookupLocked(const std::string& build_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   longshore::v1::BuildInfo ToBuildInfoLocked(const BuildRecord& record,
@@ -156,8 +160,15 @@ class BuildCoordinator {
   Placement placement_;
 
   absl::Mutex mu_;
-  // QUEUED and RUNNING builds; finished ones live only in the journal.
+  // QUEUED and RUNNING builds; finished ones live only in the journal. Their
+  // specs are kept without the Dockerfile (read back from the journal when a
+  // lease or GetBuild needs it), so a queue of 100k builds stays small.
   absl::flat_hash_map<std::string, BuildRecord> active_ ABSL_GUARDED_BY(mu_);
+  // RUNNING builds, in all and per submitter, kept up to date as builds move
+  // in and out of RUNNING (placement's shares and the gauges read them).
+  size_t running_total_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::flat_hash_map<std::string, int> running_by_submitter_
+      ABSL_GUARDED_BY(mu_);
   // Build secrets, by build id: in memory only (see BuildSpec.secrets).
   absl::flat_hash_map<std::string, std::vector<longshore::v1::Secret>> secrets_
       ABSL_GUARDED_BY(mu_);

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/log.h"
 #include "common/status_macros.h"
 
 namespace longshore::scheduler {
@@ -27,15 +28,17 @@ absl::Status SqliteError(sqlite3* db, const std::string& operation) {
   return absl::InternalError(message);
 }
 
+}  // namespace
+
 // Owns one prepared statement; binds are 1-based as in SQLite.
-class Statement {
+class JournalStatement {
  public:
-  Statement(sqlite3* db, const char* sql) : db_(db), sql_(sql) {
+  JournalStatement(sqlite3* db, const char* sql) : db_(db), sql_(sql) {
     rc_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
   }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
+  ~JournalStatement() { sqlite3_finalize(stmt_); }
+  JournalStatement(const JournalStatement&) = delete;
+  JournalStatement& operator=(const JournalStatement&) = delete;
 
   absl::Status status() const {
     if (rc_ == SQLITE_OK) return absl::OkStatus();
@@ -90,10 +93,28 @@ class Statement {
   int rc_;
 };
 
-constexpr char kBuildColumns[] =
-    "id, spec, state, attempt, worker, cancel_requested, cancel_reason, "
-    "created_ns, queued_ns, started_ns, finished_ns, image_digest, error, "
-    "result, ord";
+namespace {
+
+using Statement = JournalStatement;
+
+// Resets a cached statement (and clears its bindings) when the call is done
+// with it, so the next user starts clean and no read transaction stays open.
+class ResetOnExit {
+ public:
+  explicit ResetOnExit(Statement* s) : s_(s) {}
+  ~ResetOnExit() { s_->Reset(); }
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+
+ private:
+  Statement* s_;
+};
+
+#define LONGSHORE_BUILD_COLUMNS                                           \
+  "id, spec, state, attempt, worker, cancel_requested, cancel_reason, "   \
+  "created_ns, queued_ns, started_ns, finished_ns, image_digest, error, " \
+  "result, ord"
+constexpr char kBuildColumns[] = LONGSHORE_BUILD_COLUMNS;
 
 absl::StatusOr<BuildRecord> ReadBuildRow(Statement& s) {
   BuildRecord r;
@@ -136,10 +157,11 @@ absl::StatusOr<std::vector<BuildRecord>> QueryBuilds(sqlite3* db,
   return out;
 }
 
-// Binds every column but ord, in kBuildColumns order starting at `first`.
-void BindBuild(Statement& s, const BuildRecord& r, int first) {
+// Binds every column but ord, in kBuildColumns order starting at `first`; the
+// spec only when `with_spec` (it is written once, by Insert).
+void BindBuild(Statement& s, const BuildRecord& r, int first, bool with_spec) {
   s.Bind(first + 0, r.id);
-  s.BindBlob(first + 1, r.spec.SerializeAsString());
+  if (with_spec) s.BindBlob(first + 1, r.spec.SerializeAsString());
   s.Bind(first + 2, static_cast<int64_t>(r.state));
   s.Bind(first + 3, static_cast<int64_t>(r.attempt));
   s.Bind(first + 4, r.worker_id);
@@ -155,6 +177,67 @@ void BindBuild(Statement& s, const BuildRecord& r, int first) {
 }
 
 }  // namespace
+
+class BuildJournal::Access {
+ public:
+  explicit Access(BuildJournal* j)
+      : j_(j), held_(j->batch_owner_.load() != std::this_thread::get_id()) {
+    if (held_) j_->mu_.Lock();
+  }
+  ~Access() {
+    if (held_) j_->mu_.Unlock();
+  }
+  Access(const Access&) = delete;
+  Access& operator=(const Access&) = delete;
+
+ private:
+  BuildJournal* j_;
+  const bool held_;
+};
+
+BuildJournal::Batch::Batch(BuildJournal* journal) : journal_(journal) {
+  journal_->BeginBatch();
+}
+
+BuildJournal::Batch::~Batch() { journal_->EndBatch(); }
+
+void BuildJournal::BeginBatch() {
+  if (batch_owner_.load() == std::this_thread::get_id()) {
+    ++batch_depth_;
+    return;
+  }
+  mu_.Lock();
+  batch_owner_ = std::this_thread::get_id();
+  batch_depth_ = 1;
+  absl::Status st = Exec("BEGIN IMMEDIATE");
+  if (!st.ok()) LS_LOG(ERROR) << "journal: " << st;
+}
+
+void BuildJournal::EndBatch() {
+  if (--batch_depth_ > 0) return;
+  absl::Status st = Exec("COMMIT");
+  if (!st.ok()) {
+    // Nothing written since BEGIN can be trusted; the callers logged and
+    // acted on writes that are now gone, which the next start reconciles
+    // from what the journal holds.
+    LS_LOG(ERROR) << "journal: " << st;
+    (void)Exec("ROLLBACK");
+  }
+  batch_owner_ = std::thread::id();
+  mu_.Unlock();
+}
+
+absl::StatusOr<JournalStatement*> BuildJournal::Prepared(const char* sql) {
+  auto it = prepared_.find(sql);
+  if (it == prepared_.end()) {
+    auto s = std::make_unique<JournalStatement>(db_, sql);
+    RETURN_IF_ERROR(s->status());
+    it = prepared_.emplace(sql, std::move(s)).first;
+  }
+  return it->second.get();
+}
+
+BuildJournal::BuildJournal(sqlite3* db) : db_(db) {}
 
 absl::StatusOr<std::unique_ptr<BuildJournal>> BuildJournal::Open(
     const std::string& path) {
@@ -174,7 +257,8 @@ absl::StatusOr<std::unique_ptr<BuildJournal>> BuildJournal::Open(
 }
 
 BuildJournal::~BuildJournal() {
-  absl::MutexLock lock(&mu_);
+  Access lock(this);
+  prepared_.clear();  // Statements are finalized before the database closes.
   sqlite3_close(db_);
 }
 
@@ -190,7 +274,7 @@ absl::Status BuildJournal::Exec(const char* sql) {
 }
 
 absl::Status BuildJournal::Init() {
-  absl::MutexLock lock(&mu_);
+  Access lock(this);
   sqlite3_busy_timeout(db_, 5000);
   // WAL with synchronous=NORMAL survives a crash of the scheduler process
   // without an fsync per event; only a power loss can drop the last
@@ -234,15 +318,17 @@ absl::Status BuildJournal::Init() {
 }
 
 absl::Status BuildJournal::Insert(BuildRecord* record) {
-  absl::MutexLock lock(&mu_);
-  Statement s(db_,
-              "INSERT INTO builds (id, spec, state, attempt, worker, "
-              "cancel_requested, cancel_reason, created_ns, queued_ns, "
-              "started_ns, finished_ns, image_digest, error, result) "
-              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-              "?14)");
-  RETURN_IF_ERROR(s.status());
-  BindBuild(s, *record, 1);
+  Access lock(this);
+  ASSIGN_OR_RETURN(
+      Statement * stmt,
+      Prepared("INSERT INTO builds (id, spec, state, attempt, worker, "
+               "cancel_requested, cancel_reason, created_ns, queued_ns, "
+               "started_ns, finished_ns, image_digest, error, result) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+               "?13, ?14)"));
+  ResetOnExit reset(stmt);
+  Statement& s = *stmt;
+  BindBuild(s, *record, 1, /*with_spec=*/true);
   absl::Status st = s.Run();
   if (absl::IsAlreadyExists(st)) {
     return absl::AlreadyExistsError("build " + record->id + " already exists");
@@ -253,15 +339,16 @@ absl::Status BuildJournal::Insert(BuildRecord* record) {
 }
 
 absl::Status BuildJournal::Update(const BuildRecord& record) {
-  absl::MutexLock lock(&mu_);
-  Statement s(
-      db_,
-      "UPDATE builds SET spec=?2, state=?3, attempt=?4, worker=?5, "
-      "cancel_requested=?6, cancel_reason=?7, created_ns=?8, "
-      "queued_ns=?9, started_ns=?10, finished_ns=?11, image_digest=?12, "
-      "error=?13, result=?14 WHERE id=?1");
-  RETURN_IF_ERROR(s.status());
-  BindBuild(s, record, 1);
+  Access lock(this);
+  ASSIGN_OR_RETURN(
+      Statement * stmt,
+      Prepared("UPDATE builds SET state=?3, attempt=?4, worker=?5, "
+               "cancel_requested=?6, cancel_reason=?7, created_ns=?8, "
+               "queued_ns=?9, started_ns=?10, finished_ns=?11, "
+               "image_digest=?12, error=?13, result=?14 WHERE id=?1"));
+  ResetOnExit reset(stmt);
+  Statement& s = *stmt;
+  BindBuild(s, record, 1, /*with_spec=*/false);
   RETURN_IF_ERROR(s.Run());
   if (sqlite3_changes(db_) != 1) {
     return absl::NotFoundError("build " + record.id + " is not in the journal");
@@ -270,20 +357,36 @@ absl::Status BuildJournal::Update(const BuildRecord& record) {
 }
 
 absl::StatusOr<BuildRecord> BuildJournal::Get(const std::string& id) {
-  absl::MutexLock lock(&mu_);
-  std::string sql =
-      absl::StrCat("SELECT ", kBuildColumns, " FROM builds WHERE id=?1");
-  Statement s(db_, sql.c_str());
-  RETURN_IF_ERROR(s.status());
-  s.Bind(1, id);
-  ASSIGN_OR_RETURN(bool row, s.Step());
+  Access lock(this);
+  ASSIGN_OR_RETURN(Statement * stmt, Prepared("SELECT " LONGSHORE_BUILD_COLUMNS
+                                              " FROM builds WHERE id=?1"));
+  ResetOnExit reset(stmt);
+  stmt->Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
   if (!row) return absl::NotFoundError("build " + id + " not found");
-  return ReadBuildRow(s);
+  return ReadBuildRow(*stmt);
+}
+
+absl::StatusOr<longshore::v1::BuildSpec> BuildJournal::GetSpec(
+    const std::string& id) {
+  Access lock(this);
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   Prepared("SELECT spec FROM builds WHERE id=?1"));
+  ResetOnExit reset(stmt);
+  stmt->Bind(1, id);
+  ASSIGN_OR_RETURN(bool row, stmt->Step());
+  if (!row) return absl::NotFoundError("build " + id + " not found");
+  longshore::v1::BuildSpec spec;
+  if (!spec.ParseFromString(stmt->Blob(0))) {
+    return absl::DataLossError("journal: spec of build " + id +
+                               " does not parse");
+  }
+  return spec;
 }
 
 absl::StatusOr<std::vector<BuildRecord>> BuildJournal::List(
     const std::vector<BuildState>& states, int limit) {
-  absl::MutexLock lock(&mu_);
+  Access lock(this);
   std::string where;
   if (!states.empty()) {
     std::vector<std::string> values;
@@ -297,7 +400,7 @@ absl::StatusOr<std::vector<BuildRecord>> BuildJournal::List(
 }
 
 absl::StatusOr<std::vector<BuildRecord>> BuildJournal::ListActive() {
-  absl::MutexLock lock(&mu_);
+  Access lock(this);
   std::string sql = absl::StrCat(
       "SELECT ", kBuildColumns, " FROM builds WHERE state IN (",
       static_cast<int>(longshore::v1::QUEUED), ",",
@@ -307,10 +410,12 @@ absl::StatusOr<std::vector<BuildRecord>> BuildJournal::ListActive() {
 
 absl::Status BuildJournal::AppendEvent(const std::string& build_id,
                                        const BuildEvent& event) {
-  absl::MutexLock lock(&mu_);
-  Statement s(db_,
-              "INSERT INTO events (build_id, seq, data) VALUES (?1, ?2, ?3)");
-  RETURN_IF_ERROR(s.status());
+  Access lock(this);
+  ASSIGN_OR_RETURN(
+      Statement * stmt,
+      Prepared("INSERT INTO events (build_id, seq, data) VALUES (?1, ?2, ?3)"));
+  ResetOnExit reset(stmt);
+  Statement& s = *stmt;
   s.Bind(1, build_id);
   s.Bind(2, static_cast<int64_t>(event.sequence()));
   s.BindBlob(3, event.SerializeAsString());
@@ -324,11 +429,12 @@ absl::Status BuildJournal::AppendEvent(const std::string& build_id,
 
 absl::StatusOr<std::vector<BuildEvent>> BuildJournal::ReadEvents(
     const std::string& build_id, uint64_t after_sequence, int limit) {
-  absl::MutexLock lock(&mu_);
-  Statement s(db_,
-              "SELECT data FROM events WHERE build_id=?1 AND seq>?2 "
-              "ORDER BY seq ASC LIMIT ?3");
-  RETURN_IF_ERROR(s.status());
+  Access lock(this);
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   Prepared("SELECT data FROM events WHERE build_id=?1 AND "
+                            "seq>?2 ORDER BY seq ASC LIMIT ?3"));
+  ResetOnExit reset(stmt);
+  Statement& s = *stmt;
   s.Bind(1, build_id);
   s.Bind(2, static_cast<int64_t>(after_sequence));
   s.Bind(3, static_cast<int64_t>(limit > 0 ? limit : -1));
@@ -348,11 +454,12 @@ absl::StatusOr<std::vector<BuildEvent>> BuildJournal::ReadEvents(
 
 absl::StatusOr<BuildEvent> BuildJournal::LastEvent(
     const std::string& build_id) {
-  absl::MutexLock lock(&mu_);
-  Statement s(db_,
-              "SELECT data FROM events WHERE build_id=?1 ORDER BY seq DESC "
-              "LIMIT 1");
-  RETURN_IF_ERROR(s.status());
+  Access lock(this);
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   Prepared("SELECT data FROM events WHERE build_id=?1 ORDER "
+                            "BY seq DESC LIMIT 1"));
+  ResetOnExit reset(stmt);
+  Statement& s = *stmt;
   s.Bind(1, build_id);
   ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return absl::NotFoundError("build " + build_id + " has no events");
@@ -366,11 +473,13 @@ absl::StatusOr<BuildEvent> BuildJournal::LastEvent(
 
 absl::Status BuildJournal::PutOutput(const std::string& build_id,
                                      const OutputRecord& output) {
-  absl::MutexLock lock(&mu_);
-  Statement s(db_,
-              "INSERT OR REPLACE INTO outputs (build_id, idx, attempt, digest, "
-              "size) VALUES (?1, ?2, ?3, ?4, ?5)");
-  RETURN_IF_ERROR(s.status());
+  Access lock(this);
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   Prepared("INSERT OR REPLACE INTO outputs (build_id, idx, "
+                            "attempt, digest, size) VALUES (?1, ?2, ?3, ?4, "
+                            "?5)"));
+  ResetOnExit reset(stmt);
+  Statement& s = *stmt;
   s.Bind(1, build_id);
   s.Bind(2, static_cast<int64_t>(output.index));
   s.Bind(3, static_cast<int64_t>(output.attempt));
@@ -381,11 +490,12 @@ absl::Status BuildJournal::PutOutput(const std::string& build_id,
 
 absl::StatusOr<std::vector<OutputRecord>> BuildJournal::ListOutputs(
     const std::string& build_id) {
-  absl::MutexLock lock(&mu_);
-  Statement s(db_,
-              "SELECT idx, attempt, digest, size FROM outputs WHERE "
-              "build_id=?1 ORDER BY idx ASC");
-  RETURN_IF_ERROR(s.status());
+  Access lock(this);
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   Prepared("SELECT idx, attempt, digest, size FROM outputs "
+                            "WHERE build_id=?1 ORDER BY idx ASC"));
+  ResetOnExit reset(stmt);
+  Statement& s = *stmt;
   s.Bind(1, build_id);
   std::vector<OutputRecord> out;
   while (true) {
@@ -403,7 +513,7 @@ absl::StatusOr<std::vector<OutputRecord>> BuildJournal::ListOutputs(
 
 absl::StatusOr<std::vector<std::string>> BuildJournal::FinishedBefore(
     int64_t finished_before_ns, int limit) {
-  absl::MutexLock lock(&mu_);
+  Access lock(this);
   const std::string sql =
       absl::StrCat("SELECT id FROM builds WHERE state IN (",
                    static_cast<int>(longshore::v1::SUCCEEDED), ",",
@@ -424,8 +534,10 @@ absl::StatusOr<std::vector<std::string>> BuildJournal::FinishedBefore(
 }
 
 absl::Status BuildJournal::DeleteBuilds(const std::vector<std::string>& ids) {
-  absl::MutexLock lock(&mu_);
-  RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
+  Access lock(this);
+  const bool own_transaction =
+      batch_owner_.load() != std::this_thread::get_id();
+  if (own_transaction) RETURN_IF_ERROR(Exec("BEGIN IMMEDIATE"));
   absl::Status st = [&]() -> absl::Status {
     for (const char* sql : {"DELETE FROM events WHERE build_id=?1",
                             "DELETE FROM outputs WHERE build_id=?1",
@@ -440,6 +552,7 @@ absl::Status BuildJournal::DeleteBuilds(const std::vector<std::string>& ids) {
     }
     return absl::OkStatus();
   }();
+  if (!own_transaction) return st;
   if (!st.ok()) {
     (void)Exec("ROLLBACK");
     return st;
@@ -448,7 +561,7 @@ absl::Status BuildJournal::DeleteBuilds(const std::vector<std::string>& ids) {
 }
 
 absl::StatusOr<std::set<std::string>> BuildJournal::ContextDigestsInUse() {
-  absl::MutexLock lock(&mu_);
+  Access lock(this);
   Statement s(db_, "SELECT id, spec FROM builds");
   RETURN_IF_ERROR(s.status());
   std::set<std::string> out;

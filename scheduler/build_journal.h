@@ -5,13 +5,16 @@
 #ifndef LONGSHORE_SCHEDULER_BUILD_JOURNAL_H_
 #define LONGSHORE_SCHEDULER_BUILD_JOURNAL_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -20,6 +23,8 @@
 struct sqlite3;
 
 namespace longshore::scheduler {
+
+class JournalStatement;
 
 // One row of the builds table. `attempt` is the attempt the build runs
 // (RUNNING) or will run next (QUEUED): 1 at submission, +1 each time it is
@@ -61,11 +66,31 @@ class BuildJournal {
   BuildJournal(const BuildJournal&) = delete;
   BuildJournal& operator=(const BuildJournal&) = delete;
 
+  // Group commit: while a Batch lives, every write of the thread that made it
+  // goes into one transaction, committed when the outermost Batch ends; other
+  // threads' calls wait for that commit, so nobody reads a write that may
+  // still be rolled back. Batches nest. A caller that returns after its
+  // Batch ended knows its writes are durable (WAL, synchronous=NORMAL: they
+  // survive a crash of the process).
+  class Batch {
+   public:
+    explicit Batch(BuildJournal* journal);
+    ~Batch();
+    Batch(const Batch&) = delete;
+    Batch& operator=(const Batch&) = delete;
+
+   private:
+    BuildJournal* journal_;
+  };
+
   // Adds a new build; fills record->order. ALREADY_EXISTS for a duplicate id.
   absl::Status Insert(BuildRecord* record);
-  // Overwrites every column of an existing build but its order.
+  // Overwrites every column of an existing build but its order and its spec
+  // (a spec never changes after Insert, so it is not written again).
   absl::Status Update(const BuildRecord& record);
   absl::StatusOr<BuildRecord> Get(const std::string& id);
+  // Only the spec of a build.
+  absl::StatusOr<longshore::v1::BuildSpec> GetSpec(const std::string& id);
   // Builds in `states` (all when empty), newest first, at most `limit` (all
   // when <=0).
   absl::StatusOr<std::vector<BuildRecord>> List(
@@ -100,12 +125,25 @@ class BuildJournal {
   absl::StatusOr<std::set<std::string>> ContextDigestsInUse();
 
  private:
-  explicit BuildJournal(sqlite3* db) : db_(db) {}
-  absl::Status Exec(const char* sql) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status Init() ABSL_LOCKS_EXCLUDED(mu_);
+  // Holds mu_ for one call, unless this thread's Batch already holds it.
+  class Access;
 
+  explicit BuildJournal(sqlite3* db);
+  absl::Status Exec(const char* sql);
+  absl::Status Init();
+  // The prepared statement for `sql` (a string that outlives the journal),
+  // prepared on first use and reset before it is handed out again.
+  absl::StatusOr<JournalStatement*> Prepared(const char* sql);
+  void BeginBatch();
+  void EndBatch();
+
+  // mu_ serializes every use of db_ and of prepared_. It is taken per call,
+  // or for a whole Batch by the thread in batch_owner_.
   absl::Mutex mu_;
-  sqlite3* db_ ABSL_GUARDED_BY(mu_);
+  std::atomic<std::thread::id> batch_owner_{};
+  int batch_depth_ = 0;  // Only touched by batch_owner_.
+  sqlite3* db_;
+  absl::flat_hash_map<const char*, std::unique_ptr<JournalStatement>> prepared_;
 };
 
 }  // namespace longshore::scheduler

@@ -1,8 +1,11 @@
 #include "scheduler/build_journal.h"
 
+#include <atomic>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/file_util.h"
 #include "gtest/gtest.h"
 
@@ -118,6 +121,58 @@ TEST(BuildJournalTest, EventsAndOutputsSurviveReopen) {
   EXPECT_EQ((*outputs)[0].digest, "sha256:bb");
   EXPECT_EQ((*outputs)[0].size, 20);
   ASSERT_TRUE(RemoveTree(dir).ok());
+}
+
+TEST(BuildJournalTest, UpdateKeepsTheSpecAndGetSpecReadsIt) {
+  auto journal = BuildJournal::Open(TempStateDir() + "/journal.db");
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  BuildRecord r = NewRecord("s");
+  ASSERT_TRUE((*journal)->Insert(&r).ok());
+  // The coordinator keeps records without their Dockerfile; an update of
+  // such a record must not erase the journaled one.
+  r.spec.clear_dockerfile();
+  r.state = longshore::v1::RUNNING;
+  ASSERT_TRUE((*journal)->Update(r).ok());
+  auto spec = (*journal)->GetSpec("s");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->dockerfile(), "FROM scratch\n");
+  EXPECT_TRUE(absl::IsNotFound((*journal)->GetSpec("absent").status()));
+}
+
+TEST(BuildJournalTest, BatchCommitsTogetherAndOthersWaitForTheCommit) {
+  std::string path = TempStateDir() + "/journal.db";
+  auto journal = BuildJournal::Open(path);
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  std::atomic<bool> read_done{false};
+  std::thread reader;
+  {
+    BuildJournal::Batch outer(journal->get());
+    BuildRecord a = NewRecord("a");
+    ASSERT_TRUE((*journal)->Insert(&a).ok());
+    {
+      BuildJournal::Batch inner(journal->get());  // Nests.
+      BuildRecord b = NewRecord("b");
+      ASSERT_TRUE((*journal)->Insert(&b).ok());
+    }
+    // A second connection sees nothing before the outer batch commits.
+    auto other = BuildJournal::Open(path);
+    ASSERT_TRUE(other.ok()) << other.status();
+    EXPECT_TRUE(absl::IsNotFound((*other)->Get("a").status()));
+    // Another thread of this journal waits for the commit.
+    reader = std::thread([&] {
+      auto got = (*journal)->Get("b");
+      EXPECT_TRUE(got.ok()) << got.status();
+      read_done = true;
+    });
+    absl::SleepFor(absl::Milliseconds(100));
+    EXPECT_FALSE(read_done.load());
+  }
+  reader.join();
+  EXPECT_TRUE(read_done.load());
+  auto other = BuildJournal::Open(path);
+  ASSERT_TRUE(other.ok());
+  EXPECT_TRUE((*other)->Get("a").ok());
+  EXPECT_TRUE((*other)->Get("b").ok());
 }
 
 }  // namespace

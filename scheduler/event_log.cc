@@ -10,8 +10,14 @@ absl::StatusOr<EventLog::StreamState*> EventLog::StateLocked(
     const std::string& build_id) {
   auto it = streams_.find(build_id);
   if (it != streams_.end()) return &it->second;
-  StreamState state;
+  // The journal is read without mu_: the thread that holds the journal for a
+  // batch may be waiting for mu_ to append (lock order: journal, then log).
+  mu_.Unlock();
   absl::StatusOr<BuildEvent> last = journal_->LastEvent(build_id);
+  mu_.Lock();
+  it = streams_.find(build_id);
+  if (it != streams_.end()) return &it->second;  // Appended meanwhile.
+  StreamState state;
   if (last.ok()) {
     state.last_sequence = last->sequence();
     state.finished = last->has_build_finished();
@@ -23,6 +29,9 @@ absl::StatusOr<EventLog::StreamState*> EventLog::StateLocked(
 
 absl::StatusOr<BuildEvent> EventLog::Append(const std::string& build_id,
                                             BuildEvent event) {
+  // The journal first, then mu_: nobody holds mu_ while waiting for the
+  // journal (StateLocked lets go of it), so this order cannot deadlock.
+  BuildJournal::Batch batch(journal_);
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(StreamState * state, StateLocked(build_id));
   event.set_sequence(state->last_sequence + 1);
@@ -30,7 +39,8 @@ absl::StatusOr<BuildEvent> EventLog::Append(const std::string& build_id,
   RETURN_IF_ERROR(journal_->AppendEvent(build_id, event));
   state->last_sequence = event.sequence();
   state->finished = event.has_build_finished();
-  ++wake_generation_;
+  // Waiters are woken by their own condition (their build's sequence moved),
+  // evaluated as mu_ is released: watchers of other builds stay asleep.
   return event;
 }
 
@@ -52,13 +62,14 @@ bool EventLog::WaitForNewer(const std::string& build_id,
   absl::StatusOr<StreamState*> state = StateLocked(build_id);
   if (!state.ok()) return false;
   if ((*state)->last_sequence > after_sequence) return true;
-  // Any append or WakeAll ends the wait; callers loop, so a wake-up for another
-  // build only costs one journal read.
   const uint64_t generation = wake_generation_;
-  auto woken = [this, generation]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return wake_generation_ != generation;
+  auto newer = [this, &build_id, after_sequence,
+                generation]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (wake_generation_ != generation) return true;
+    auto it = streams_.find(build_id);
+    return it == streams_.end() || it->second.last_sequence > after_sequence;
   };
-  mu_.AwaitWithTimeout(absl::Condition(&woken), timeout);
+  mu_.AwaitWithTimeout(absl::Condition(&newer), timeout);
   // Forget may have dropped the stream while the lock was released.
   absl::StatusOr<StreamState*> now = StateLocked(build_id);
   return now.ok() && (*now)->last_sequence > after_sequence;

@@ -58,7 +58,8 @@ class EventLog {
     uint64_t last_sequence = 0;
     bool finished = false;
   };
-  // Loads a build's last sequence from the journal on first use.
+  // Loads a build's last sequence from the journal on first use (releasing
+  // mu_ meanwhile, so earlier StreamState pointers must be looked up again).
   absl::StatusOr<StreamState*> StateLocked(const std::string& build_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
@@ -67,6 +68,7 @@ class EventLog {
   absl::Mutex mu_;
   // Node map: StateLocked hands out pointers that must survive later inserts.
   absl::node_hash_map<std::string, StreamState> streams_ ABSL_GUARDED_BY(mu_);
+  // Bumped by WakeAll and Forget; an Append wakes only its build's waiters.
   uint64_t wake_generation_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -1,9 +1,7 @@
 #include "scheduler/placement.h"
 
-#include <algorithm>
-#include <deque>
-#include <map>
 #include <tuple>
+#include <utility>
 
 #include "common/platform.h"
 
@@ -12,55 +10,79 @@ namespace longshore::scheduler {
 std::vector<PlacementDecision> Placement::Place(
     const std::vector<QueuedBuild>& queue, std::vector<WorkerCapacity> workers,
     absl::flat_hash_map<std::string, Share> shares) const {
-  // Each submitter's queued builds, oldest first (the queue is in order).
-  std::map<std::string, std::deque<const QueuedBuild*>> by_submitter;
-  for (const QueuedBuild& build : queue) {
-    by_submitter[build.submitter].push_back(&build);
+  BuildQueue q;
+  for (const QueuedBuild& b : queue) q.Push(b);
+  return Place(q, std::move(workers), std::move(shares));
+}
+
+std::vector<PlacementDecision> Placement::Place(
+    const BuildQueue& queue, std::vector<WorkerCapacity> workers,
+    absl::flat_hash_map<std::string, Share> shares) const {
+  std::vector<PlacementDecision> decisions;
+  int free = 0;
+  for (const WorkerCapacity& w : workers) {
+    if (w.accepting && w.free_slots > 0) free += w.free_slots;
+  }
+  if (free == 0 || queue.empty()) return decisions;
+
+  // Where each lane stands: the next of its builds to consider.
+  struct Cursor {
+    const BuildQueue::Lane* lane;
+    std::map<int64_t, QueuedBuild>::const_iterator next;
+  };
+  std::vector<Cursor> cursors;
+  cursors.reserve(queue.lanes().size());
+  for (const auto& [key, lane] : queue.lanes()) {
+    cursors.push_back({&lane, lane.builds.begin()});
   }
   int64_t last_round = 0;
   for (const auto& [submitter, share] : shares) {
     last_round = std::max(last_round, share.last_served);
   }
-  std::vector<PlacementDecision> decisions;
-  while (!by_submitter.empty()) {
-    bool any_slot = false;
-    for (const WorkerCapacity& w : workers) {
-      any_slot = any_slot || (w.accepting && w.free_slots > 0);
-    }
-    if (!any_slot) break;  // No slot anywhere: the rest waits too.
-    // The submitter with the fewest running builds, then the one served
-    // least recently, then the oldest build.
-    auto next = by_submitter.begin();
-    for (auto it = std::next(next); it != by_submitter.end(); ++it) {
-      const Share& a = shares[it->first];
-      const Share& b = shares[next->first];
-      if (std::make_tuple(a.running, a.last_served, it->second.front()->order) <
-          std::make_tuple(b.running, b.last_served,
-                          next->second.front()->order)) {
-        next = it;
+
+  while (free > 0) {
+    // The worker each platform would get: most free slots, first listed on
+    // ties. Computed once per decision for the platforms lanes ask for.
+    absl::flat_hash_map<std::string, WorkerCapacity*> best_for;
+    auto best_worker = [&](const std::string& platform) {
+      auto [it, inserted] = best_for.try_emplace(platform, nullptr);
+      if (!inserted) return it->second;
+      for (WorkerCapacity& w : workers) {
+        if (!w.accepting || w.free_slots <= 0) continue;
+        if (!PlatformMatches(platform, w.platform)) continue;
+        if (it->second == nullptr || w.free_slots > it->second->free_slots) {
+          it->second = &w;
+        }
+      }
+      return it->second;
+    };
+    // The lane whose submitter has the fewest running builds, then was
+    // served least recently, then holds the oldest build; lanes no free
+    // worker can take are passed over (their builds wait, later lanes go on).
+    Cursor* chosen = nullptr;
+    WorkerCapacity* target = nullptr;
+    std::tuple<int, int64_t, int64_t> chosen_key;
+    for (Cursor& c : cursors) {
+      if (c.next == c.lane->builds.end()) continue;
+      WorkerCapacity* w = best_worker(c.lane->platform);
+      if (w == nullptr) continue;
+      const Share& share = shares[c.lane->submitter];
+      auto key = std::make_tuple(share.running, share.last_served,
+                                 c.next->second.order);
+      if (chosen == nullptr || key < chosen_key) {
+        chosen = &c;
+        chosen_key = key;
+        target = w;
       }
     }
-    const QueuedBuild* build = next->second.front();
-    WorkerCapacity* best = nullptr;
-    for (WorkerCapacity& w : workers) {
-      if (!w.accepting || w.free_slots <= 0) continue;
-      if (!PlatformMatches(build->platform, w.platform)) continue;
-      if (best == nullptr || w.free_slots > best->free_slots) best = &w;
-    }
-    if (best == nullptr) {
-      // No free worker of its platform: it waits; the submitter's later
-      // builds are considered this round all the same.
-      next->second.pop_front();
-      if (next->second.empty()) by_submitter.erase(next);
-      continue;
-    }
-    decisions.push_back({build->build_id, best->worker_id});
-    --best->free_slots;
-    Share& served = shares[next->first];
+    if (chosen == nullptr) break;
+    decisions.push_back({chosen->next->second.build_id, target->worker_id});
+    --target->free_slots;
+    --free;
+    Share& served = shares[chosen->lane->submitter];
     ++served.running;
     served.last_served = ++last_round;
-    next->second.pop_front();
-    if (next->second.empty()) by_submitter.erase(next);
+    ++chosen->next;
   }
   return decisions;
 }

@@ -5,7 +5,9 @@
 // equals, to the one served least recently, then to the older build. A team
 // that queues five hundred builds does not hold every other team's first build
 // back. The build goes to the accepting worker with the most free slots. Kept
-// apart from the queue and the registry.
+// apart from the queue and the registry. Each decision costs O(lanes +
+// workers), whatever the number of queued builds: only the head of each lane
+// (a submitter's builds for one platform) is a candidate.
 #ifndef LONGSHORE_SCHEDULER_PLACEMENT_H_
 #define LONGSHORE_SCHEDULER_PLACEMENT_H_
 
@@ -43,6 +45,10 @@ class Placement {
   // slots. `shares` by submitter (absent: nothing running, never served).
   // Ties between workers with equally many free slots go to the one listed
   // first.
+  std::vector<PlacementDecision> Place(
+      const BuildQueue& queue, std::vector<WorkerCapacity> workers,
+      absl::flat_hash_map<std::string, Share> shares = {}) const;
+  // The same over a list of queued builds (tests).
   std::vector<PlacementDecision> Place(
       const std::vector<QueuedBuild>& queue,
       std::vector<WorkerCapacity> workers,

@@ -31,6 +31,43 @@ TEST(BuildQueueTest, OrdersBySubmissionAndReportsPositions) {
   EXPECT_EQ(q.size(), 2u);
 }
 
+TEST(BuildQueueTest, LanesPerSubmitterAndPlatformWithCounts) {
+  BuildQueue q;
+  q.Push({"a1", "team-a", 1, 0, ""});
+  q.Push({"b1", "team-b", 2, 0, "linux/arm64"});
+  q.Push({"a2", "team-a", 3, 0, "linux/arm64"});
+  q.Push({"a3", "team-a", 4, 0, ""});
+  EXPECT_EQ(q.lanes().size(), 3u);
+  EXPECT_EQ(q.CountOf("team-a"), 3u);
+  EXPECT_EQ(q.CountOf("team-b"), 1u);
+  EXPECT_EQ(q.Position("a3"), 4);
+  // Queued again at its original order: ahead of later submissions.
+  EXPECT_TRUE(q.Remove("a1"));
+  EXPECT_EQ(q.Position("b1"), 1);
+  q.Push({"a1", "team-a", 1, 5, ""});
+  EXPECT_EQ(q.Position("a1"), 1);
+  EXPECT_EQ(q.Position("b1"), 2);
+  EXPECT_TRUE(q.Remove("b1"));
+  EXPECT_EQ(q.lanes().size(), 2u);  // An emptied lane goes away.
+  EXPECT_EQ(q.CountOf("team-b"), 0u);
+  std::vector<QueuedBuild> all = q.Entries();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].build_id, "a1");
+  EXPECT_EQ(all[2].build_id, "a3");
+}
+
+TEST(BuildQueueTest, PositionsStayExactAtScale) {
+  BuildQueue q;
+  for (int i = 1; i <= 20000; ++i) {
+    q.Push({"b" + std::to_string(i), "s" + std::to_string(i % 7), i, 0});
+  }
+  for (int i = 1; i <= 20000; i += 2) q.Remove("b" + std::to_string(i));
+  EXPECT_EQ(q.size(), 10000u);
+  EXPECT_EQ(q.Position("b2"), 1);
+  EXPECT_EQ(q.Position("b20000"), 10000);
+  EXPECT_EQ(q.Position("b10000"), 5000);
+}
+
 TEST(PlacementTest, NeverExceedsFreeSlots) {
   Placement p;
   auto decisions = p.Place(Queue(5), {{"w1", 2, true}, {"w2", 1, true}});
