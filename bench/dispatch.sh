@@ -53,7 +53,7 @@ start_scheduler() {
   port=$(free_port); mport=$(free_port)
   mkdir -p "$tmp/$1"
   "$sched_bin" --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$mport" \
-    --state-dir "$tmp/$1" --retention 0 >"$tmp/$1.log" 2>&1 &
+    --state-dir "$tmp/$1" --retention 0 --max-queued 0 >"$tmp/$1.log" 2>&1 &
   sched_pid=$!
   pids+=("$sched_pid")
   addr="127.0.0.1:$port"

@@ -234,6 +234,14 @@ int RunBuild(const BuildFlags& flags) {
             f.platform.c_str(), NativePlatform().c_str(), f.platform.c_str());
     return 2;
   }
+  if (f.scheduler.empty() && !f.worker_labels.empty()) {
+    fprintf(stderr,
+            "ERROR: --worker-label %s=%s: labels choose among a farm's "
+            "workers; pass --scheduler (or set LONGSHORE_SCHEDULER)\n",
+            f.worker_labels[0].first.c_str(),
+            f.worker_labels[0].second.c_str());
+    return 2;
+  }
   if (f.scheduler.empty()) {
     // The one-machine default; started before this process has any thread.
     auto started = EmbeddedFarm::Start();
@@ -289,6 +297,11 @@ int RunBuild(const BuildFlags& flags) {
   for (const auto& ref : f.cache_to) spec.add_cache_to(ref);
   spec.set_target(f.target);
   spec.set_platform(f.platform);
+  for (const auto& [k, v] : f.worker_labels) {
+    auto* kv = spec.add_worker_labels();
+    kv->set_key(k);
+    kv->set_value(v);
+  }
   spec.set_no_cache(f.no_cache);
   for (const auto& o : f.outputs) *spec.add_outputs() = o;
   spec.set_context_digest(packed->digest);

@@ -24,6 +24,8 @@ Options:
       --label K=V             Set metadata on the image (repeatable)
       --target STAGE          Build the named stage
       --platform OS/ARCH      Build for this platform, on a worker of it
+      --worker-label K=V      Run only on a worker registered with this label
+                              (repeatable; e.g. --worker-label pool=gpu)
       --no-cache              Do not use the layer cache
       --progress MODE         auto, tty, plain or json (default auto)
   -o, --output SPEC           type=oci,dest=PATH[,tar=false] | type=docker,dest=FILE |
@@ -32,8 +34,8 @@ Options:
       --scheduler HOST:PORT   Submit to a farm ($LONGSHORE_SCHEDULER); without it the
                               build runs in-process on this machine
   -q, --quiet                 Print only the image digest
-            --iidfile FILE          Write the image digest to FILE
-            --secret id=ID,src=FILE Secret for RUN --mount=type=secret (also env=VAR)
+      --iidfile FILE          Write the image digest to FILE
+      --secret id=ID,src=FILE Secret for RUN --mount=type=secret (also env=VAR)
       --cache-from REF        Read layers from a registry cache repository
       --cache-to REF          Write layers to a registry cache repository
                               (REF or type=registry,ref=REF; repeatable)
@@ -367,6 +369,12 @@ absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
       auto kv = SplitKeyValue("--label", *v);
       if (!kv.ok()) return kv.status();
       f.labels.push_back(*kv);
+    } else if (name == "--worker-label") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      auto kv = SplitKeyValue("--worker-label", *v);
+      if (!kv.ok()) return kv.status();
+      f.worker_labels.push_back(*kv);
     } else if (name == "--target") {
       auto v = take_value();
       if (!v.ok()) return v.status();

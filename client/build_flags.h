@@ -20,6 +20,8 @@ struct BuildFlags {
   std::string dockerfile;  // -f, as given (empty: CONTEXT/Dockerfile)
   std::vector<std::pair<std::string, std::string>> build_args;
   std::vector<std::pair<std::string, std::string>> labels;
+  // --worker-label K=V: labels the worker must have.
+  std::vector<std::pair<std::string, std::string>> worker_labels;
   std::string target;
   // --platform OS/ARCH[/VARIANT]; empty: whatever the worker builds natively.
   std::string platform;

@@ -54,6 +54,22 @@ TEST(ParseBuildFlags, PushNeedsATag) {
   EXPECT_EQ(f->outputs[0].type(), v1::OutputSpec::REGISTRY);
 }
 
+TEST(ParseBuildFlags, WorkerLabelsRepeat) {
+  auto f = ParseBuildFlags(
+      {"--worker-label", "pool=gpu", "--worker-label=zone=eu-1", "."},
+      "sched:7070");
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_EQ(f->worker_labels.size(), 2u);
+  EXPECT_EQ(f->worker_labels[0].first, "pool");
+  EXPECT_EQ(f->worker_labels[0].second, "gpu");
+  EXPECT_EQ(f->worker_labels[1].first, "zone");
+  EXPECT_EQ(f->worker_labels[1].second, "eu-1");
+  f = ParseBuildFlags({"--worker-label", "gpu", "."}, "sched:7070");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("--worker-label gpu: expected KEY=VALUE"),
+            std::string::npos);
+}
+
 TEST(ParseBuildFlags, ErrorsNameTheFlag) {
   auto f = ParseBuildFlags({"--bogus", "."}, "");
   ASSERT_FALSE(f.ok());

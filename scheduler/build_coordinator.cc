@@ -1,5 +1,6 @@
 #include "scheduler/build_coordinator.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -26,7 +27,14 @@ bool IsTerminal(BuildState state) {
 }
 
 QueuedBuild ToQueued(const BuildRecord& r) {
-  return {r.id, r.spec.submitter(), r.order, r.queued_ns, r.spec.platform()};
+  QueuedBuild q{r.id, r.spec.submitter(), r.order, r.queued_ns,
+                r.spec.platform()};
+  for (const auto& kv : r.spec.worker_labels()) {
+    q.labels.push_back(absl::StrCat(kv.key(), "=", kv.value()));
+  }
+  std::sort(q.labels.begin(), q.labels.end());
+  q.labels.erase(std::unique(q.labels.begin(), q.labels.end()), q.labels.end());
+  return q;
 }
 
 }  // namespace
@@ -78,10 +86,40 @@ std::string BuildCoordinator::NewBuildIdLocked() {
 
 // --- Builds ------------------------------------------------------------------
 
+absl::Status BuildCoordinator::CheckQueueRoom(const std::string& submitter) {
+  absl::MutexLock lock(&mu_);
+  return CheckQueueRoomLocked(submitter);
+}
+
+absl::Status BuildCoordinator::CheckQueueRoomLocked(
+    const std::string& submitter) {
+  const int64_t total = static_cast<int64_t>(queue_.size());
+  if (options_.max_queued > 0 && total >= options_.max_queued) {
+    metrics_->SubmitRejectedQueueFull(/*per_submitter=*/false);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the queue is full: ", total, " builds are queued and the limit is ",
+        options_.max_queued,
+        " (--max-queued); nothing was queued, submit again later"));
+  }
+  const int64_t mine = static_cast<int64_t>(queue_.CountOf(submitter));
+  if (options_.max_queued_per_submitter > 0 &&
+      mine >= options_.max_queued_per_submitter) {
+    metrics_->SubmitRejectedQueueFull(/*per_submitter=*/true);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "submitter \"", submitter, "\" has ", mine,
+        " builds queued and the limit per submitter is ",
+        options_.max_queued_per_submitter,
+        " (--max-queued-per-submitter); nothing was queued, submit again "
+        "when some have started"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
   absl::MutexLock lock(&mu_);
   // The row, its queued event and any lease it gets commit together, before
   // Submit returns.
+  RETURN_IF_ERROR(CheckQueueRoomLocked(spec.submitter()));
   BuildJournal::Batch batch(journal_);
   BuildRecord r;
   r.spec = spec;

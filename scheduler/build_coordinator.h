@@ -38,6 +38,10 @@ struct CoordinatorOptions {
   int missed_heartbeats_allowed = 3;
   // Disconnected workers stay listed (and keep their drain flag) this long.
   absl::Duration forget_workers_after = absl::Hours(1);
+  // Queued builds allowed in all and per submitter; 0: no limit. Past them
+  // Submit fails with RESOURCE_EXHAUSTED; nothing accepted is ever dropped.
+  int64_t max_queued = 0;
+  int64_t max_queued_per_submitter = 0;
 };
 
 class BuildCoordinator {
@@ -55,6 +59,10 @@ class BuildCoordinator {
   // Queues a build whose spec was validated and whose context is stored.
   // Returns the new build id.
   absl::StatusOr<std::string> Submit(const longshore::v1::BuildSpec& spec);
+  // RESOURCE_EXHAUSTED, naming the limit and the depth, when a build of
+  // `submitter` would not fit in the queue now. Submit checks again; this lets
+  // the service refuse before receiving a context.
+  absl::Status CheckQueueRoom(const std::string& submitter);
   // QUEUED: cancelled at once. RUNNING: the worker is told to stop; the build
   // becomes CANCELLED when its result arrives or its lease expires. Finished:
   // no change. Returns the state after the call.
@@ -114,6 +122,8 @@ class BuildCoordinator {
  private:
   absl::Time Now() const { return absl::Now(); }
   std::string NewBuildIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status CheckQueueRoomLocked(const std::string& submitter)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Leases queued builds to workers with room, as Placement decides.
   void DispatchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -3,13 +3,16 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 
 namespace longshore::scheduler {
 namespace {
 
 std::string LaneKey(const QueuedBuild& b) {
-  // Submitter names and platforms never hold a NUL byte.
-  return absl::StrCat(b.submitter, std::string(1, '\0'), b.platform);
+  // Submitter names, platforms and labels never hold a NUL byte.
+  const std::string nul(1, '\0');
+  return absl::StrCat(b.submitter, nul, b.platform, nul,
+                      absl::StrJoin(b.labels, nul));
 }
 
 }  // namespace
@@ -21,6 +24,7 @@ void BuildQueue::Push(const QueuedBuild& build) {
   if (lane.builds.empty()) {
     lane.submitter = build.submitter;
     lane.platform = build.platform;
+    lane.labels = build.labels;
   }
   lane.builds[build.order] = build;
   order_of_[build.build_id] = Where{std::move(key), build.order};

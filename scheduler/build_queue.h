@@ -1,9 +1,9 @@
 // The queued builds, indexed for placement at any queue length: one FIFO lane
-// per (submitter, platform), in ascending submission order, so a build queued
-// again after losing its worker goes ahead of builds submitted after it; and
-// an order-statistics index over all of them for queue positions. Push,
-// Remove and Position are O(log n); placement looks only at the head of each
-// lane. Not thread-safe; the coordinator serializes access.
+// per (submitter, platform, required worker labels), in ascending submission
+// order, so a build queued again after losing its worker goes ahead of builds
+// submitted after it; and an order-statistics index over all of them for queue
+// positions. Push, Remove and Position are O(log n); placement looks only at
+// the head of each lane. Not thread-safe; the coordinator serializes access.
 #ifndef LONGSHORE_SCHEDULER_BUILD_QUEUE_H_
 #define LONGSHORE_SCHEDULER_BUILD_QUEUE_H_
 
@@ -25,14 +25,19 @@ struct QueuedBuild {
   int64_t order = 0;      // Submission order; unique per build.
   int64_t queued_ns = 0;  // When it (last) entered the queue.
   std::string platform;   // BuildSpec.platform; empty: any worker
+  // BuildSpec.worker_labels as "k=v" strings, sorted: a worker must have
+  // them all.
+  std::vector<std::string> labels;
 };
 
 class BuildQueue {
  public:
-  // Builds of one submitter for one platform, oldest first.
+  // Builds of one submitter for one platform and set of worker labels,
+  // oldest first.
   struct Lane {
     std::string submitter;
     std::string platform;
+    std::vector<std::string> labels;
     std::map<int64_t, QueuedBuild> builds;  // by order
   };
 

@@ -35,6 +35,13 @@ absl::Status ValidateSpec(const BuildSpec& spec) {
     return absl::InvalidArgumentError(
         absl::StrCat("spec.context_size is negative: ", spec.context_size()));
   }
+  for (const auto& kv : spec.worker_labels()) {
+    if (kv.key().empty() || kv.key().find('=') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "spec.worker_labels: key \"", kv.key(),
+          "\" must be non-empty and hold no '=' (--worker-label KEY=VALUE)"));
+    }
+  }
   std::string filename =
       spec.dockerfile_path().empty() ? "Dockerfile" : spec.dockerfile_path();
   if (spec.dockerfile().empty()) {
@@ -118,6 +125,8 @@ grpc::Status BuildServiceImpl::Submit(grpc::ServerContext* context,
     spec.set_submitter(names.front());
   }
   absl::Status st = ValidateSpec(spec);
+  // A full queue refuses before the context is received.
+  if (st.ok()) st = coordinator_->CheckQueueRoom(spec.submitter());
   if (st.ok()) st = ReceiveContext(spec, reader);
   if (!st.ok()) return ToGrpcStatus(st);
   absl::StatusOr<std::string> id = coordinator_->Submit(spec);

@@ -42,6 +42,13 @@ ABSL_FLAG(absl::Duration, retention, absl::Hours(7 * 24),
           "How long finished builds (status, events, outputs) and unused "
           "build contexts are kept; 0 keeps everything.");
 
+ABSL_FLAG(int64_t, max_queued, 100000,
+          "Builds the queue holds in all; past it Submit fails with "
+          "RESOURCE_EXHAUSTED. 0: no limit.");
+ABSL_FLAG(int64_t, max_queued_per_submitter, 0,
+          "Builds one submitter may have queued; past it their Submit fails "
+          "with RESOURCE_EXHAUSTED. 0: no limit.");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "longshore-scheduler --listen ADDR --metrics-listen ADDR --state-dir "
@@ -57,6 +64,14 @@ int main(int argc, char** argv) {
   options.missed_heartbeats_allowed = absl::GetFlag(FLAGS_missed_heartbeats);
   options.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   options.retention = absl::GetFlag(FLAGS_retention);
+  options.max_queued = absl::GetFlag(FLAGS_max_queued);
+  options.max_queued_per_submitter =
+      absl::GetFlag(FLAGS_max_queued_per_submitter);
+  if (options.max_queued < 0 || options.max_queued_per_submitter < 0) {
+    LS_LOG(ERROR) << "--max-queued and --max-queued-per-submitter must be 0 "
+                     "(no limit) or more";
+    return 2;
+  }
   options.tls.cert = absl::GetFlag(FLAGS_tls_cert);
   options.tls.key = absl::GetFlag(FLAGS_tls_key);
   options.tls.ca = absl::GetFlag(FLAGS_tls_client_ca);

@@ -1,11 +1,24 @@
 #include "scheduler/placement.h"
 
+#include <algorithm>
 #include <tuple>
 #include <utility>
 
 #include "common/platform.h"
 
 namespace longshore::scheduler {
+namespace {
+
+bool HasLabels(const WorkerCapacity& w, const std::vector<std::string>& need) {
+  for (const std::string& label : need) {
+    if (std::find(w.labels.begin(), w.labels.end(), label) == w.labels.end()) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
 
 std::vector<PlacementDecision> Placement::Place(
     const std::vector<QueuedBuild>& queue, std::vector<WorkerCapacity> workers,
@@ -41,15 +54,17 @@ std::vector<PlacementDecision> Placement::Place(
   }
 
   while (free > 0) {
-    // The worker each platform would get: most free slots, first listed on
-    // ties. Computed once per decision for the platforms lanes ask for.
-    absl::flat_hash_map<std::string, WorkerCapacity*> best_for;
-    auto best_worker = [&](const std::string& platform) {
-      auto [it, inserted] = best_for.try_emplace(platform, nullptr);
+    // The worker each kind of lane would get: most free slots, first listed
+    // on ties. Computed once per decision for the platform and labels lanes
+    // ask for.
+    absl::flat_hash_map<const BuildQueue::Lane*, WorkerCapacity*> best_for;
+    auto best_worker = [&](const BuildQueue::Lane& lane) {
+      auto [it, inserted] = best_for.try_emplace(&lane, nullptr);
       if (!inserted) return it->second;
       for (WorkerCapacity& w : workers) {
         if (!w.accepting || w.free_slots <= 0) continue;
-        if (!PlatformMatches(platform, w.platform)) continue;
+        if (!PlatformMatches(lane.platform, w.platform)) continue;
+        if (!HasLabels(w, lane.labels)) continue;
         if (it->second == nullptr || w.free_slots > it->second->free_slots) {
           it->second = &w;
         }
@@ -64,7 +79,7 @@ std::vector<PlacementDecision> Placement::Place(
     std::tuple<int, int64_t, int64_t> chosen_key;
     for (Cursor& c : cursors) {
       if (c.next == c.lane->builds.end()) continue;
-      WorkerCapacity* w = best_worker(c.lane->platform);
+      WorkerCapacity* w = best_worker(*c.lane);
       if (w == nullptr) continue;
       const Share& share = shares[c.lane->submitter];
       auto key = std::make_tuple(share.running, share.last_served,

@@ -1,5 +1,6 @@
 // Chooses which queued builds go to which workers: fair between submitters,
-// first come first served within one, each build to a worker of its platform.
+// first come first served within one, each build to a worker of its platform
+// that has every worker label the build requires.
 // Each free slot goes to the oldest queued build of the submitter with the
 // fewest builds running (those placed in the same round included); between
 // equals, to the one served least recently, then to the older build. A team
@@ -27,6 +28,8 @@ struct WorkerCapacity {
   // What it builds for ("linux/amd64"); empty: unknown (an older worker),
   // which only takes builds that name no platform.
   std::string platform;
+  // Its labels as "k=v" strings (any order).
+  std::vector<std::string> labels;
 };
 
 struct PlacementDecision {

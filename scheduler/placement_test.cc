@@ -148,6 +148,27 @@ TEST(PlacementTest, BuildsGoToWorkersOfTheirPlatform) {
   EXPECT_EQ(decisions[1].build_id, "any");
 }
 
+TEST(PlacementTest, BuildsGoToWorkersWithEveryLabelTheyRequire) {
+  Placement p;
+  std::vector<QueuedBuild> queue = Submitted({{"gpu", "a"}, {"any", "a"}});
+  queue[0].labels = {"pool=gpu", "zone=eu"};
+  WorkerCapacity plain{"plain", 4, true};
+  WorkerCapacity half{"half", 4, true};
+  half.labels = {"pool=gpu"};
+  WorkerCapacity full{"full", 1, true};
+  full.labels = {"zone=eu", "pool=gpu", "disk=ssd"};
+  // Only "full" has both labels; the unlabelled build takes the roomiest.
+  auto decisions = p.Place(queue, {plain, half, full});
+  ASSERT_EQ(decisions.size(), 2u);
+  EXPECT_EQ(decisions[0].build_id, "gpu");
+  EXPECT_EQ(decisions[0].worker_id, "full");
+  EXPECT_EQ(decisions[1].build_id, "any");
+  // Without a matching worker the labelled build waits; the rest goes on.
+  decisions = p.Place(queue, {plain, half});
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].build_id, "any");
+}
+
 TEST(PlacementTest, PrefersTheWorkerWithMostRoom) {
   Placement p;
   auto decisions = p.Place(Queue(2), {{"small", 1, true}, {"big", 4, true}});

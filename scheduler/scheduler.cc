@@ -51,6 +51,8 @@ absl::Status Scheduler::Init() {
   co.max_attempts = options_.max_attempts;
   co.heartbeat_interval = options_.heartbeat_interval;
   co.missed_heartbeats_allowed = options_.missed_heartbeats_allowed;
+  co.max_queued = options_.max_queued;
+  co.max_queued_per_submitter = options_.max_queued_per_submitter;
   coordinator_ = std::make_unique<BuildCoordinator>(
       co, journal_.get(), events_.get(), blobs_.get(), metrics_.get());
   RETURN_IF_ERROR(coordinator_->Recover());

@@ -57,6 +57,9 @@ struct SchedulerOptions {
   // removed this long after they finished or were last used; zero keeps
   // everything.
   absl::Duration retention = absl::Hours(7 * 24);
+  // Queued builds allowed in all and per submitter (0: no limit).
+  int64_t max_queued = 100000;
+  int64_t max_queued_per_submitter = 0;
   // TLS for Start's listener: cert and key, and with ca, mutual TLS (every
   // worker and client presents a certificate chaining to it). None given
   // means plaintext.

@@ -56,6 +56,14 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
                             .Help("Builds accepted by Submit.")
                             .Register(registry)
                             .Add({})),
+      submits_rejected_(
+          prometheus::BuildCounter()
+              .Name("longshore_scheduler_submits_rejected_total")
+              .Help("Submits refused before anything was queued, by reason.")
+              .Register(registry)),
+      rejected_queue_full_(submits_rejected_.Add({{"reason", "queue_full"}})),
+      rejected_submitter_full_(
+          submits_rejected_.Add({{"reason", "submitter_queue_full"}})),
       builds_finished_(
           prometheus::BuildCounter()
               .Name("longshore_scheduler_builds_finished_total")

@@ -25,6 +25,12 @@ class SchedulerMetrics {
   void SetBuildsRunning(size_t running) { builds_running_.Set(running); }
   void SetWorkers(const WorkerCounts& counts);
   void BuildSubmitted() { builds_submitted_.Increment(); }
+  // A Submit refused because the queue (all of it, or the submitter's share)
+  // is at its limit.
+  void SubmitRejectedQueueFull(bool per_submitter) {
+    (per_submitter ? rejected_submitter_full_ : rejected_queue_full_)
+        .Increment();
+  }
   // Counts the result and, for builds that ran, observes their run time.
   void BuildFinished(longshore::v1::BuildState result, absl::Duration ran);
   void QueueWait(absl::Duration waited);
@@ -41,6 +47,9 @@ class SchedulerMetrics {
   prometheus::Gauge& workers_busy_;
   prometheus::Gauge& workers_draining_;
   prometheus::Counter& builds_submitted_;
+  prometheus::Family<prometheus::Counter>& submits_rejected_;
+  prometheus::Counter& rejected_queue_full_;
+  prometheus::Counter& rejected_submitter_full_;
   prometheus::Family<prometheus::Counter>& builds_finished_;
   prometheus::Histogram& build_duration_;
   prometheus::Histogram& queue_wait_;

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
+
 namespace longshore::scheduler {
 
 WorkerRegistry::Registration WorkerRegistry::Register(
@@ -78,7 +80,12 @@ void WorkerRegistry::ForgetDisconnectedBefore(absl::Time cutoff) {
 std::vector<WorkerCapacity> WorkerRegistry::Capacities() const {
   std::vector<WorkerCapacity> out;
   for (const auto& [id, w] : workers_) {
-    out.push_back({id, w.free_slots(), w.connected && !w.draining, w.platform});
+    WorkerCapacity c{id, w.free_slots(), w.connected && !w.draining,
+                     w.platform};
+    for (const auto& kv : w.labels) {
+      c.labels.push_back(absl::StrCat(kv.key(), "=", kv.value()));
+    }
+    out.push_back(std::move(c));
   }
   return out;
 }
