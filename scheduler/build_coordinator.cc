@@ -21,6 +21,12 @@ using longshore::v1::WorkerEvent;
 using longshore::v1::WorkerInfo;
 using longshore::v1::WorkerMessage;
 
+// Drops the Dockerfile's bytes and their allocation (clear() keeps the
+// capacity, which for 100k queued builds is most of the scheduler's memory).
+void ReleaseDockerfile(BuildSpec* spec) {
+  std::string().swap(*spec->mutable_dockerfile());
+}
+
 bool IsTerminal(BuildState state) {
   return state == longshore::v1::SUCCEEDED || state == longshore::v1::FAILED ||
          state == longshore::v1::CANCELLED;
@@ -55,7 +61,7 @@ absl::Status BuildCoordinator::Recover() {
   ASSIGN_OR_RETURN(std::vector<BuildRecord> active, journal_->ListActive());
   int requeued = 0, queued = 0;
   for (BuildRecord& r : active) {
-    r.spec.clear_dockerfile();
+    ReleaseDockerfile(&r.spec);
     if (r.state == longshore::v1::QUEUED) {
       queue_.Push(ToQueued(r));
       active_[r.id] = std::move(r);
@@ -63,16 +69,26 @@ absl::Status BuildCoordinator::Recover() {
       continue;
     }
     // RUNNING when the scheduler stopped: the lease died with it.
+    // RUNNING when the scheduler stopped: its worker may still be running it
+    // and come back to report it (ReattachLocked); if not, it is queued again
+    // after the grace period.
     std::string id = r.id;
     std::string worker = r.worker_id;
+    int attempt = r.attempt;
     CountRunningLocked(r, +1);
     active_[id] = std::move(r);
-    InterruptLocked(id, absl::StrCat("the scheduler restarted while worker ",
-                                     worker, " held the lease"));
+    OrphanLocked(id, worker, attempt,
+                 absl::StrCat("the scheduler restarted while worker ", worker,
+                              " held the lease"));
     ++requeued;
   }
+  ASSIGN_OR_RETURN(std::vector<std::string> drained,
+                   journal_->DrainedWorkers());
+  drained_.insert(drained.begin(), drained.end());
   LS_LOG(INFO) << "recovered " << queued << " queued builds and " << requeued
-               << " interrupted running builds";
+               << " running builds awaiting their workers (for "
+               << absl::FormatDuration(options_.reattach_grace) << "); "
+               << drained_.size() << " drained workers";
   UpdateGaugesLocked();
   return absl::OkStatus();
 }
@@ -133,7 +149,7 @@ absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
     if (st.ok()) break;
     if (!absl::IsAlreadyExists(st) || tries >= 3) return st;
   }
-  r.spec.clear_dockerfile();  // In the journal; not kept in memory.
+  ReleaseDockerfile(&r.spec);  // In the journal; not kept in memory.
   queue_.Push(ToQueued(r));
   std::string id = r.id;
   if (spec.secrets_size() > 0) {
@@ -279,20 +295,25 @@ absl::StatusOr<uint64_t> BuildCoordinator::ConnectWorker(
   absl::MutexLock lock(&mu_);
   WorkerRegistry::Registration registration =
       workers_.Register(reg, channel, Now());
+  BuildJournal::Batch batch(journal_);
   if (registration.superseded_channel != nullptr) {
     LS_LOG(WARNING) << "worker " << reg.worker_id()
                     << " connected again; its earlier stream is dropped";
     registration.superseded_channel->Close();
     for (const auto& [build_id, attempt] : registration.superseded_leases) {
-      InterruptLocked(build_id, absl::StrCat("worker ", reg.worker_id(),
-                                             " reconnected without it"));
+      OrphanLocked(
+          build_id, reg.worker_id(), attempt,
+          absl::StrCat("worker ", reg.worker_id(), " connected again"));
     }
   }
+  WorkerEntry* entry = workers_.Find(reg.worker_id());
+  if (drained_.contains(reg.worker_id())) entry->draining = true;
   SchedulerMessage hello;
   hello.mutable_registered()->set_worker_id(reg.worker_id());
   hello.mutable_registered()->set_heartbeat_interval_ms(static_cast<int32_t>(
       absl::ToInt64Milliseconds(options_.heartbeat_interval)));
   channel->Send(hello);
+  ReattachLocked(entry, reg.held());
   LS_LOG(INFO) << "worker " << reg.worker_id() << " connected with "
                << reg.slots() << " slots";
   DispatchLocked();
@@ -309,7 +330,20 @@ void BuildCoordinator::HandleWorkerMessage(uint64_t connection,
   switch (message.kind_case()) {
     case WorkerMessage::kHeartbeat:
       worker->last_heartbeat = Now();
+      if (message.heartbeat().draining() && !worker->draining) {
+        // The worker is stopping: nothing new goes to it. Not journaled: a
+        // worker that comes back after its restart takes builds again.
+        LS_LOG(INFO) << "worker " << worker->id
+                     << " is draining (it is stopping)";
+        worker->draining = true;
+        UpdateGaugesLocked();
+      }
       break;
+    case WorkerMessage::kRelease: {
+      BuildJournal::Batch batch(journal_);
+      HandleReleaseLocked(worker, message.release());
+      break;
+    }
     case WorkerMessage::kEvent: {
       BuildJournal::Batch batch(journal_);
       HandleEventLocked(worker, message.event());
@@ -426,12 +460,115 @@ void BuildCoordinator::DisconnectWorker(uint64_t connection) {
 void BuildCoordinator::DropConnectionLocked(uint64_t connection,
                                             const std::string& cause,
                                             bool expired) {
+  WorkerEntry* w = workers_.ByConnection(connection);
+  const std::string worker_id = w != nullptr ? w->id : "";
   std::map<std::string, int> leases = workers_.Disconnect(connection, Now());
   if (stopping_) return;
   for (const auto& [build_id, attempt] : leases) {
-    if (expired) metrics_->LeaseExpired();
-    InterruptLocked(build_id, cause);
+    if (expired) {
+      // A worker that stopped answering may be stuck: its builds run again.
+      metrics_->LeaseExpired();
+      InterruptLocked(build_id, cause);
+    } else {
+      // A stream that ended: the worker keeps building and may be back.
+      OrphanLocked(build_id, worker_id, attempt, cause);
+    }
   }
+}
+
+void BuildCoordinator::OrphanLocked(const std::string& build_id,
+                                    const std::string& worker_id, int attempt,
+                                    const std::string& cause) {
+  orphans_[build_id] = Orphan{worker_id, attempt, Now(), cause};
+  LS_LOG(INFO) << "build " << build_id << " attempt " << attempt
+               << " waits up to "
+               << absl::FormatDuration(options_.reattach_grace)
+               << " for worker " << worker_id << ": " << cause;
+}
+
+void BuildCoordinator::ReattachLocked(
+    WorkerEntry* worker,
+    const google::protobuf::RepeatedPtrField<longshore::v1::HeldBuild>& held) {
+  absl::flat_hash_set<std::string> kept;
+  for (const longshore::v1::HeldBuild& h : held) {
+    auto orphan = orphans_.find(h.build_id());
+    auto it = active_.find(h.build_id());
+    const bool ours =
+        orphan != orphans_.end() && orphan->second.worker_id == worker->id &&
+        orphan->second.attempt == h.attempt() && it != active_.end() &&
+        it->second.state == longshore::v1::RUNNING &&
+        it->second.attempt == h.attempt();
+    if (!ours) {
+      // Finished, cancelled, queued again or leased elsewhere meanwhile: the
+      // worker's copy is stale and whatever it reports will be dropped.
+      SchedulerMessage stop;
+      stop.mutable_cancel()->set_build_id(h.build_id());
+      stop.mutable_cancel()->set_reason(
+          absl::StrCat("attempt ", h.attempt(),
+                       " is no longer leased to worker ", worker->id));
+      worker->channel->Send(stop);
+      continue;
+    }
+    orphans_.erase(orphan);
+    worker->leases[h.build_id()] = h.attempt();
+    kept.insert(h.build_id());
+    metrics_->Reattached();
+    LS_LOG(INFO) << "build " << h.build_id() << " attempt " << h.attempt()
+                 << " re-attached to worker " << worker->id;
+    if (it->second.cancel_requested) {
+      SchedulerMessage cancel;
+      cancel.mutable_cancel()->set_build_id(h.build_id());
+      cancel.mutable_cancel()->set_reason(it->second.cancel_reason);
+      worker->channel->Send(cancel);
+    }
+  }
+  // The worker's other orphans did not survive (it restarted): run them again.
+  std::vector<std::string> lost;
+  for (const auto& [id, orphan] : orphans_) {
+    if (orphan.worker_id == worker->id && !kept.contains(id)) {
+      lost.push_back(id);
+    }
+  }
+  for (const std::string& id : lost) {
+    InterruptLocked(
+        id, absl::StrCat("worker ", worker->id, " came back without it"));
+  }
+}
+
+void BuildCoordinator::HandleReleaseLocked(
+    WorkerEntry* worker, const longshore::v1::ReleaseBuild& release) {
+  BuildRecord* current =
+      CurrentLeaseLocked(*worker, release.build_id(), release.attempt());
+  if (current == nullptr) return;
+  worker->leases.erase(release.build_id());
+  BuildRecord r = *current;
+  CountRunningLocked(r, -1);
+  if (r.cancel_requested) {
+    r.state = longshore::v1::CANCELLED;
+    r.finished_ns = absl::ToUnixNanos(Now());
+    r.error = absl::StrCat("cancelled: ", r.cancel_reason.empty()
+                                              ? "requested by client"
+                                              : r.cancel_reason);
+    current->state = longshore::v1::QUEUED;  // Not counted again.
+    FinishLocked(std::move(r));
+  } else {
+    // The same attempt again: giving a build back is not its failure.
+    r.state = longshore::v1::QUEUED;
+    r.worker_id.clear();
+    r.queued_ns = absl::ToUnixNanos(Now());
+    r.started_ns = 0;
+    absl::Status st = journal_->Update(r);
+    if (!st.ok()) LS_LOG(ERROR) << "build " << r.id << ": " << st;
+    LS_LOG(INFO) << "build " << r.id << " attempt " << r.attempt
+                 << " released by worker " << worker->id << " ("
+                 << release.reason() << "); queued again";
+    metrics_->Requeued("released");
+    queue_.Push(ToQueued(r));
+    *current = std::move(r);
+    EmitQueuedLocked(release.build_id());
+  }
+  DispatchLocked();
+  UpdateGaugesLocked();
 }
 
 void BuildCoordinator::ExpireLeases() {
@@ -451,6 +588,19 @@ void BuildCoordinator::ExpireLeases() {
     DropConnectionLocked(connection, cause, /*expired=*/true);
     if (channel != nullptr) channel->Close();
   }
+  std::vector<std::pair<std::string, std::string>> gone;
+  for (const auto& [id, orphan] : orphans_) {
+    if (now - orphan.since >= options_.reattach_grace) {
+      gone.emplace_back(
+          id, absl::StrCat(orphan.cause, ", and worker ", orphan.worker_id,
+                           " did not come back with it within ",
+                           absl::FormatDuration(options_.reattach_grace)));
+    }
+  }
+  if (!gone.empty()) {
+    BuildJournal::Batch batch(journal_);
+    for (const auto& [id, cause] : gone) InterruptLocked(id, cause);
+  }
   workers_.ForgetDisconnectedBefore(now - options_.forget_workers_after);
   DispatchLocked();
   UpdateGaugesLocked();
@@ -461,6 +611,7 @@ void BuildCoordinator::InterruptLocked(const std::string& build_id,
   auto it = active_.find(build_id);
   if (it == active_.end() || it->second.state != longshore::v1::RUNNING) return;
   BuildJournal::Batch batch(journal_);
+  orphans_.erase(build_id);
   BuildRecord r = it->second;
   CountRunningLocked(r, -1);
   // FinishLocked below must not count it again.
@@ -475,6 +626,7 @@ void BuildCoordinator::InterruptLocked(const std::string& build_id,
       }
       LS_LOG(INFO) << "build " << build_id << " queued again for attempt "
                    << r.attempt << ": " << cause;
+      metrics_->Requeued("interrupted");
       queue_.Push(ToQueued(r));
       it->second = std::move(r);
       EmitQueuedLocked(build_id);
@@ -519,6 +671,7 @@ void BuildCoordinator::FinishLocked(BuildRecord r) {
   AppendEventLocked(r.id, finished);
   metrics_->BuildFinished(r.state, ran);
   secrets_.erase(r.id);
+  orphans_.erase(r.id);
   active_.erase(r.id);
 }
 
@@ -674,6 +827,8 @@ absl::StatusOr<WorkerInfo> BuildCoordinator::SetDraining(
     return absl::NotFoundError(
         absl::StrCat("worker \"", worker_id, "\" is not known"));
   }
+  BuildJournal::Batch batch(journal_);
+  RETURN_IF_ERROR(PersistDrainLocked(worker_id, draining));
   if (w->draining != draining) {
     w->draining = draining;
     LS_LOG(INFO) << "worker " << worker_id
@@ -682,6 +837,17 @@ absl::StatusOr<WorkerInfo> BuildCoordinator::SetDraining(
   if (!draining) DispatchLocked();
   UpdateGaugesLocked();
   return ToWorkerInfo(*w);
+}
+
+absl::Status BuildCoordinator::PersistDrainLocked(const std::string& worker_id,
+                                                  bool draining) {
+  RETURN_IF_ERROR(journal_->SetWorkerDrained(worker_id, draining));
+  if (draining) {
+    drained_.insert(worker_id);
+  } else {
+    drained_.erase(worker_id);
+  }
+  return absl::OkStatus();
 }
 
 void BuildCoordinator::CountRunningLocked(const BuildRecord& r, int delta) {

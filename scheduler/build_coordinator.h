@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -42,6 +43,10 @@ struct CoordinatorOptions {
   // Submit fails with RESOURCE_EXHAUSTED; nothing accepted is ever dropped.
   int64_t max_queued = 0;
   int64_t max_queued_per_submitter = 0;
+  // A build whose worker's stream ended (or that was running when the
+  // scheduler restarted) waits this long for its worker to reconnect and
+  // report it held, before it is queued again with its next attempt.
+  absl::Duration reattach_grace = absl::Seconds(20);
 };
 
 class BuildCoordinator {
@@ -152,6 +157,22 @@ class BuildCoordinator {
                          const longshore::v1::BuildEvent& event)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void UpdateGaugesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // A connection of `worker` just registered holding `held`: re-attaches the
+  // builds it still runs to their leases, tells it to stop the ones it no
+  // longer holds a lease for, and interrupts its orphans it did not bring back.
+  void ReattachLocked(
+      WorkerEntry* worker,
+      const google::protobuf::RepeatedPtrField<longshore::v1::HeldBuild>& held)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The worker gave the build back (draining): queued again, same attempt.
+  void HandleReleaseLocked(WorkerEntry* worker,
+                           const longshore::v1::ReleaseBuild& release)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void OrphanLocked(const std::string& build_id, const std::string& worker_id,
+                    int attempt, const std::string& cause)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status PersistDrainLocked(const std::string& worker_id, bool draining)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Bookkeeping of running_total_/running_by_submitter_ for a build entering
   // or leaving RUNNING.
   void CountRunningLocked(const BuildRecord& record, int delta)
@@ -188,6 +209,19 @@ class BuildCoordinator {
   absl::flat_hash_map<std::string, int64_t> last_served_ ABSL_GUARDED_BY(mu_);
   int64_t served_count_ ABSL_GUARDED_BY(mu_) = 0;
   WorkerRegistry workers_ ABSL_GUARDED_BY(mu_);
+  // RUNNING builds without a connected worker: its stream ended or the
+  // scheduler restarted. Kept for options_.reattach_grace in case the worker
+  // comes back still running them.
+  struct Orphan {
+    std::string worker_id;
+    int attempt = 0;
+    absl::Time since;
+    std::string cause;
+  };
+  absl::flat_hash_map<std::string, Orphan> orphans_ ABSL_GUARDED_BY(mu_);
+  // Worker ids an operator drained, as journaled: a worker keeps its drain
+  // across its reconnects and the scheduler's restarts.
+  absl::flat_hash_set<std::string> drained_ ABSL_GUARDED_BY(mu_);
   std::mt19937_64 id_random_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
 };

@@ -74,6 +74,7 @@ class CoordinatorTest : public ::testing::Test {
     CoordinatorOptions options;
     options.heartbeat_interval = absl::Milliseconds(50);
     options.missed_heartbeats_allowed = 2;
+    options.reattach_grace = reattach_grace_;
     coordinator_ = std::make_unique<BuildCoordinator>(
         options, journal_.get(), events_.get(), blobs_.get(), metrics_.get());
     ASSERT_TRUE(coordinator_->Recover().ok());
@@ -100,11 +101,17 @@ class CoordinatorTest : public ::testing::Test {
     return *id;
   }
   std::pair<uint64_t, std::shared_ptr<RecordingChannel>> Connect(
-      const std::string& id, int slots) {
+      const std::string& id, int slots,
+      const std::vector<std::pair<std::string, int>>& held = {}) {
     auto channel = std::make_shared<RecordingChannel>();
     longshore::v1::Register reg;
     reg.set_worker_id(id);
     reg.set_slots(slots);
+    for (const auto& [build, attempt] : held) {
+      auto* h = reg.add_held();
+      h->set_build_id(build);
+      h->set_attempt(attempt);
+    }
     auto conn = coordinator_->ConnectWorker(reg, channel);
     EXPECT_TRUE(conn.ok()) << conn.status();
     return {*conn, channel};
@@ -130,6 +137,9 @@ class CoordinatorTest : public ::testing::Test {
     coordinator_->HandleWorkerMessage(conn, m);
   }
 
+  // Orphaned builds are queued again at the next ExpireLeases unless a test
+  // gives their workers time to come back.
+  absl::Duration reattach_grace_ = absl::ZeroDuration();
   std::string dir_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<SchedulerMetrics> metrics_;
@@ -139,7 +149,8 @@ class CoordinatorTest : public ::testing::Test {
   std::unique_ptr<BuildCoordinator> coordinator_;
 };
 
-TEST_F(CoordinatorTest, RestartKeepsQueuedAndRequeuesRunning) {
+TEST_F(CoordinatorTest,
+       RestartKeepsQueuedAndRequeuesRunningWhenTheWorkerIsGone) {
   std::string a = Submit();
   std::string b = Submit();
   auto [conn, channel] = Connect("w1", 1);
@@ -148,6 +159,9 @@ TEST_F(CoordinatorTest, RestartKeepsQueuedAndRequeuesRunning) {
   EXPECT_EQ(Record(a).state, longshore::v1::RUNNING);
 
   Restart();
+  // Its worker may come back holding it; until the grace ends it stays.
+  EXPECT_EQ(Record(a).state, longshore::v1::RUNNING);
+  coordinator_->ExpireLeases();
 
   BuildRecord ra = Record(a);
   EXPECT_EQ(ra.state, longshore::v1::QUEUED);
@@ -183,6 +197,7 @@ TEST_F(CoordinatorTest, AttemptsAreBounded) {
     ASSERT_EQ(channel->assignments().size(), 1u) << "attempt " << attempt;
     EXPECT_EQ(channel->assignments()[0].attempt(), attempt);
     Restart();
+    coordinator_->ExpireLeases();
   }
   BuildRecord r = Record(a);
   EXPECT_EQ(r.state, longshore::v1::FAILED);
@@ -208,6 +223,7 @@ TEST_F(CoordinatorTest, PendingCancelSurvivesRestart) {
   EXPECT_EQ(*state, longshore::v1::RUNNING);
   ASSERT_TRUE(channel->sent().back().has_cancel());
   Restart();
+  coordinator_->ExpireLeases();
   BuildRecord r = Record(a);
   EXPECT_EQ(r.state, longshore::v1::CANCELLED);
   EXPECT_EQ(r.error, "cancelled: superseded");
@@ -217,7 +233,8 @@ TEST_F(CoordinatorTest, StaleResultsAndEventsAreIgnored) {
   std::string a = Submit();
   auto [c1, ch1] = Connect("w1", 1);
   ASSERT_EQ(ch1->assignments().size(), 1u);
-  coordinator_->DisconnectWorker(c1);  // Attempt 1 lost.
+  coordinator_->DisconnectWorker(c1);
+  coordinator_->ExpireLeases();  // w1 did not come back: attempt 1 lost.
   auto [c2, ch2] = Connect("w2", 1);
   ASSERT_EQ(ch2->assignments().size(), 1u);
   EXPECT_EQ(ch2->assignments()[0].attempt(), 2);
@@ -308,6 +325,100 @@ TEST_F(CoordinatorTest, ASubmittersBacklogDoesNotHoldOthersBack) {
   ASSERT_EQ(ch->assignments().size(), 3u);
   EXPECT_EQ(ch->assignments()[2].build_id(), a2);
   EXPECT_EQ(Record(a3).state, longshore::v1::QUEUED);
+}
+
+TEST_F(CoordinatorTest, AWorkerBackWithItsBuildAfterARestartKeepsIt) {
+  reattach_grace_ = absl::Seconds(60);
+  Restart();
+  std::string a = Submit();
+  std::string b = Submit();
+  auto [c1, ch1] = Connect("w1", 2);
+  ASSERT_EQ(ch1->assignments().size(), 2u);
+  size_t events_before = Events(a).size();
+
+  Restart();  // The scheduler is killed; w1 goes on building a and b.
+  coordinator_->ExpireLeases();
+  EXPECT_EQ(Record(a).state, longshore::v1::RUNNING);
+
+  // w1 comes back holding a only (b did not survive on it): a is
+  // re-attached and not assigned again; b runs again, as attempt 2.
+  auto [c2, ch2] = Connect("w1", 2, {{a, 1}});
+  auto assigned = ch2->assignments();
+  ASSERT_EQ(assigned.size(), 1u);
+  EXPECT_EQ(assigned[0].build_id(), b);
+  EXPECT_EQ(assigned[0].attempt(), 2);
+  longshore::v1::WorkerMessage log;
+  log.mutable_event()->set_build_id(a);
+  log.mutable_event()->set_attempt(1);
+  log.mutable_event()->mutable_event()->mutable_log()->set_data("while away");
+  coordinator_->HandleWorkerMessage(c2, log);
+  SendResult(c2, a, 1, longshore::v1::SUCCEEDED);
+  BuildRecord r = Record(a);
+  EXPECT_EQ(r.state, longshore::v1::SUCCEEDED);
+  EXPECT_EQ(r.attempt, 1);
+  auto evs = Events(a);
+  ASSERT_EQ(evs.size(), events_before + 2);  // the log, then the end
+  EXPECT_EQ(evs[events_before].log().data(), "while away");
+  // A result applies once: the same result again changes nothing.
+  SendResult(c2, a, 1, longshore::v1::FAILED, "late duplicate");
+  EXPECT_EQ(Record(a).state, longshore::v1::SUCCEEDED);
+}
+
+TEST_F(CoordinatorTest, AWorkerHoldingAStaleBuildIsToldToStopIt) {
+  std::string a = Submit();
+  auto [c1, ch1] = Connect("w1", 1);
+  ASSERT_EQ(ch1->assignments().size(), 1u);
+  coordinator_->DisconnectWorker(c1);
+  coordinator_->ExpireLeases();  // Grace 0: a is queued again.
+  auto [c2, ch2] = Connect("w2", 1);
+  ASSERT_EQ(ch2->assignments().size(), 1u);
+  // w1 returns, still running attempt 1, which is w2's now (attempt 2).
+  auto [c3, ch3] = Connect("w1", 1, {{a, 1}});
+  bool told = false;
+  for (const auto& m : ch3->sent()) {
+    told = told || (m.has_cancel() && m.cancel().build_id() == a);
+  }
+  EXPECT_TRUE(told);
+  EXPECT_EQ(Record(a).worker_id, "w2");
+}
+
+TEST_F(CoordinatorTest, AReleasedBuildRunsAgainWithoutUsingAnAttempt) {
+  std::string a = Submit();
+  auto [c1, ch1] = Connect("w1", 1);
+  ASSERT_EQ(ch1->assignments().size(), 1u);
+  longshore::v1::WorkerMessage draining;
+  draining.mutable_heartbeat()->set_draining(true);
+  coordinator_->HandleWorkerMessage(c1, draining);
+  longshore::v1::WorkerMessage release;
+  release.mutable_release()->set_build_id(a);
+  release.mutable_release()->set_attempt(1);
+  release.mutable_release()->set_reason("drain timed out");
+  coordinator_->HandleWorkerMessage(c1, release);
+  BuildRecord r = Record(a);
+  EXPECT_EQ(r.state, longshore::v1::QUEUED);
+  EXPECT_EQ(r.attempt, 1);
+  // The draining worker gets nothing more; another one takes it, attempt 1.
+  EXPECT_EQ(ch1->assignments().size(), 1u);
+  auto [c2, ch2] = Connect("w2", 1);
+  ASSERT_EQ(ch2->assignments().size(), 1u);
+  EXPECT_EQ(ch2->assignments()[0].attempt(), 1);
+}
+
+TEST_F(CoordinatorTest, ADrainedWorkerStaysDrainedAcrossRestarts) {
+  auto [c1, ch1] = Connect("w1", 1);
+  ASSERT_TRUE(coordinator_->SetDraining("w1", true).ok());
+  Restart();
+  std::string a = Submit();
+  auto [c2, ch2] = Connect("w1", 1);
+  EXPECT_TRUE(ch2->assignments().empty());
+  auto workers = coordinator_->ListWorkers();
+  ASSERT_EQ(workers.size(), 1u);
+  EXPECT_TRUE(workers[0].draining());
+  ASSERT_TRUE(coordinator_->SetDraining("w1", false).ok());
+  Restart();
+  auto [c3, ch3] = Connect("w1", 1);
+  ASSERT_EQ(ch3->assignments().size(), 1u);
+  EXPECT_EQ(ch3->assignments()[0].build_id(), a);
 }
 
 TEST_F(CoordinatorTest, RejectsBadRegistrations) {

@@ -314,6 +314,9 @@ absl::Status BuildJournal::Init() {
            "  digest TEXT NOT NULL,"
            "  size INTEGER NOT NULL,"
            "  PRIMARY KEY (build_id, idx)) WITHOUT ROWID"));
+  RETURN_IF_ERROR(
+      Exec("CREATE TABLE IF NOT EXISTS drained_workers ("
+           "  id TEXT PRIMARY KEY) WITHOUT ROWID"));
   return absl::OkStatus();
 }
 
@@ -574,6 +577,33 @@ absl::StatusOr<std::set<std::string>> BuildJournal::ContextDigestsInUse() {
                                  " does not parse");
     }
     out.insert(spec.context_digest());
+  }
+  return out;
+}
+
+absl::Status BuildJournal::SetWorkerDrained(const std::string& worker_id,
+                                            bool drained) {
+  Access lock(this);
+  ASSIGN_OR_RETURN(
+      Statement * stmt,
+      Prepared(drained ? "INSERT OR IGNORE INTO drained_workers "
+                         "(id) VALUES (?1)"
+                       : "DELETE FROM drained_workers WHERE id=?1"));
+  ResetOnExit reset(stmt);
+  stmt->Bind(1, worker_id);
+  return stmt->Run();
+}
+
+absl::StatusOr<std::vector<std::string>> BuildJournal::DrainedWorkers() {
+  Access lock(this);
+  ASSIGN_OR_RETURN(Statement * stmt,
+                   Prepared("SELECT id FROM drained_workers ORDER BY id"));
+  ResetOnExit reset(stmt);
+  std::vector<std::string> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, stmt->Step());
+    if (!row) break;
+    out.push_back(stmt->Text(0));
   }
   return out;
 }

@@ -124,6 +124,10 @@ class BuildJournal {
   // The context digests of every build still in the journal.
   absl::StatusOr<std::set<std::string>> ContextDigestsInUse();
 
+  // Workers an operator drained; the flag outlives connections and restarts.
+  absl::Status SetWorkerDrained(const std::string& worker_id, bool drained);
+  absl::StatusOr<std::vector<std::string>> DrainedWorkers();
+
  private:
   // Holds mu_ for one call, unless this thread's Batch already holds it.
   class Access;

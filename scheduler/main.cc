@@ -49,6 +49,11 @@ ABSL_FLAG(int64_t, max_queued_per_submitter, 0,
           "Builds one submitter may have queued; past it their Submit fails "
           "with RESOURCE_EXHAUSTED. 0: no limit.");
 
+ABSL_FLAG(absl::Duration, reattach_grace, absl::Seconds(20),
+          "How long a running build waits for its worker to come back (after "
+          "its stream ended or this scheduler restarted) before it is queued "
+          "again with its next attempt. Workers keep building meanwhile.");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "longshore-scheduler --listen ADDR --metrics-listen ADDR --state-dir "
@@ -65,6 +70,7 @@ int main(int argc, char** argv) {
   options.max_attempts = absl::GetFlag(FLAGS_max_attempts);
   options.retention = absl::GetFlag(FLAGS_retention);
   options.max_queued = absl::GetFlag(FLAGS_max_queued);
+  options.reattach_grace = absl::GetFlag(FLAGS_reattach_grace);
   options.max_queued_per_submitter =
       absl::GetFlag(FLAGS_max_queued_per_submitter);
   if (options.max_queued < 0 || options.max_queued_per_submitter < 0) {

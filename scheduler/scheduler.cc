@@ -53,6 +53,7 @@ absl::Status Scheduler::Init() {
   co.missed_heartbeats_allowed = options_.missed_heartbeats_allowed;
   co.max_queued = options_.max_queued;
   co.max_queued_per_submitter = options_.max_queued_per_submitter;
+  co.reattach_grace = options_.reattach_grace;
   coordinator_ = std::make_unique<BuildCoordinator>(
       co, journal_.get(), events_.get(), blobs_.get(), metrics_.get());
   RETURN_IF_ERROR(coordinator_->Recover());

@@ -86,6 +86,18 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
               .Help("Build leases lost because a worker missed its heartbeats.")
               .Register(registry)
               .Add({})),
+      requeues_(prometheus::BuildCounter()
+                    .Name("longshore_scheduler_requeues_total")
+                    .Help("Builds queued again, by reason: interrupted (the "
+                          "attempt ended without a result) or released (a "
+                          "draining worker gave it back).")
+                    .Register(registry)),
+      reattached_(prometheus::BuildCounter()
+                      .Name("longshore_scheduler_builds_reattached_total")
+                      .Help("Running builds whose worker reconnected still "
+                            "running them (not run again).")
+                      .Register(registry)
+                      .Add({})),
       context_bytes_received_(
           prometheus::BuildCounter()
               .Name("longshore_scheduler_context_bytes_received_total")

@@ -35,6 +35,13 @@ class SchedulerMetrics {
   void BuildFinished(longshore::v1::BuildState result, absl::Duration ran);
   void QueueWait(absl::Duration waited);
   void LeaseExpired() { lease_expirations_.Increment(); }
+  // A build queued again: "interrupted" (its attempt ended without a result;
+  // counts an attempt) or "released" (a draining worker gave it back).
+  void Requeued(const std::string& reason) {
+    requeues_.Add({{"reason", reason}}).Increment();
+  }
+  // A running build whose worker reconnected holding it.
+  void Reattached() { reattached_.Increment(); }
   void ContextBytesReceived(int64_t bytes) {
     context_bytes_received_.Increment(static_cast<double>(bytes));
   }
@@ -54,6 +61,8 @@ class SchedulerMetrics {
   prometheus::Histogram& build_duration_;
   prometheus::Histogram& queue_wait_;
   prometheus::Counter& lease_expirations_;
+  prometheus::Family<prometheus::Counter>& requeues_;
+  prometheus::Counter& reattached_;
   prometheus::Counter& context_bytes_received_;
 };
 

@@ -13,6 +13,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "common/flag_names.h"
 #include "common/log.h"
 #include "worker/worker_process.h"
@@ -32,6 +33,10 @@ ABSL_FLAG(std::vector<std::string>, labels, {},
 ABSL_FLAG(std::string, sandbox, "",
           "Path of longshore-sandbox (default: beside this binary).");
 ABSL_FLAG(int, step_timeout, 3600, "Seconds a RUN step may take.");
+ABSL_FLAG(absl::Duration, drain_timeout, absl::Minutes(10),
+          "On SIGTERM: how long running builds may take to finish (no new "
+          "ones are taken) before the rest is given back to the scheduler. "
+          "A second SIGTERM gives them back at once.");
 ABSL_FLAG(std::string, network_default, "default",
           "Network of a RUN step without --network: default (outbound "
           "through slirp4netns, host loopback and cloud metadata "
@@ -103,6 +108,7 @@ int main(int argc, char** argv) {
     config.labels.emplace_back(kv[0], kv.size() > 1 ? kv[1] : "");
   }
   config.step_timeout_seconds = absl::GetFlag(FLAGS_step_timeout);
+  config.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   config.network_default = absl::GetFlag(FLAGS_network_default);
   config.allow_host_network = absl::GetFlag(FLAGS_allow_host_network);
   config.step_memory_bytes = absl::GetFlag(FLAGS_step_memory);

@@ -6,6 +6,7 @@
 
 #include <chrono>
 
+#include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -19,6 +20,11 @@ namespace longshore::worker {
 namespace {
 
 constexpr size_t kChunk = 1 << 20;
+// Messages kept while the scheduler is unreachable; past it log output is
+// dropped (and counted), never results or step boundaries.
+constexpr size_t kMaxOutbox = 20000;
+// How long an output upload keeps retrying while the scheduler is away.
+constexpr absl::Duration kUploadPatience = absl::Minutes(10);
 
 const char* ResultName(v1::BuildState s) {
   switch (s) {
@@ -115,10 +121,118 @@ void WorkerAgent::Shutdown() {
   if (stream_ctx_ != nullptr) stream_ctx_->TryCancel();
 }
 
-bool WorkerAgent::Send(const v1::WorkerMessage& m) {
+void WorkerAgent::Send(const v1::WorkerMessage& m) {
+  absl::MutexLock l(&write_mu_);
+  if (stream_ != nullptr && outbox_.empty() && dropped_logs_.empty()) {
+    if (stream_->Write(m)) return;
+    // The stream broke under this write: the session ends shortly, and the
+    // message waits for the next one.
+    stream_ = nullptr;
+  }
+  EnqueueLocked(m);
+}
+
+void WorkerAgent::Drain(absl::Duration timeout) {
+  if (draining_.exchange(true)) {
+    // Second call: stop waiting.
+    absl::MutexLock l(&mu_);
+    drain_deadline_ = absl::Now();
+    return;
+  }
+  {
+    absl::MutexLock l(&mu_);
+    drain_deadline_ = absl::Now() + timeout;
+  }
+  LS_LOG(INFO) << "draining: no new builds; waiting up to "
+               << absl::FormatDuration(timeout)
+               << " for the running ones to finish";
+  SendHeartbeat();
+  {
+    absl::MutexLock l(&mu_);
+    auto done_or_late = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return running_.empty() || absl::Now() >= drain_deadline_;
+    };
+    while (!done_or_late()) {
+      mu_.AwaitWithTimeout(absl::Condition(&done_or_late),
+                           absl::Milliseconds(200));
+    }
+    if (!running_.empty()) {
+      LS_LOG(WARNING) << "drain: " << running_.size()
+                      << " builds still running; giving them back";
+      for (auto& [id, run] : running_) {
+        run.released = true;
+        *run.cancel = true;
+      }
+      auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return running_.empty();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&stopped), absl::Seconds(30));
+    }
+  }
+  // Results and releases reach the scheduler before the stream closes.
+  for (int i = 0; i < 100; ++i) {
+    {
+      absl::MutexLock l(&write_mu_);
+      if (outbox_.empty() && dropped_logs_.empty() && stream_ != nullptr) {
+        break;
+      }
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  LS_LOG(INFO) << "drained";
+}
+
+bool WorkerAgent::SendNow(const v1::WorkerMessage& m) {
   absl::MutexLock l(&write_mu_);
   if (stream_ == nullptr) return false;
   return stream_->Write(m);
+}
+
+void WorkerAgent::EnqueueLocked(const v1::WorkerMessage& m) {
+  const bool is_log = m.has_event() && m.event().event().has_log();
+  const std::string build_id =
+      m.has_event() ? m.event().build_id()
+                    : (m.has_result() ? m.result().build_id() : "");
+  if (is_log && outbox_.size() >= kMaxOutbox) {
+    auto& [attempt, count] = dropped_logs_[build_id];
+    attempt = m.event().attempt();
+    ++count;
+    return;
+  }
+  // Output lost before this message is said, where it was lost.
+  NoteDroppedLocked(build_id);
+  outbox_.push_back(m);
+}
+
+void WorkerAgent::NoteDroppedLocked(const std::string& build_id) {
+  auto lost = dropped_logs_.find(build_id);
+  if (lost == dropped_logs_.end()) return;
+  v1::WorkerMessage note;
+  auto* e = note.mutable_event();
+  e->set_build_id(build_id);
+  e->set_attempt(lost->second.first);
+  e->mutable_event()->set_time_unix_nanos(absl::ToUnixNanos(absl::Now()));
+  e->mutable_event()->mutable_log()->set_data(absl::StrCat(
+      "[longshore] ", lost->second.second,
+      " lines of output were dropped while the scheduler was unreachable "
+      "(the worker keeps at most ",
+      kMaxOutbox, " messages)\n"));
+  outbox_.push_back(std::move(note));
+  dropped_logs_.erase(lost);
+}
+
+void WorkerAgent::FlushLocked() {
+  // Builds whose dropped lines had nothing after them get their note now.
+  std::vector<std::string> noted;
+  for (const auto& [build_id, lost] : dropped_logs_) noted.push_back(build_id);
+  for (const std::string& build_id : noted) NoteDroppedLocked(build_id);
+  while (stream_ != nullptr && !outbox_.empty()) {
+    if (!stream_->Write(outbox_.front())) {
+      stream_ = nullptr;
+      return;
+    }
+    outbox_.pop_front();
+  }
 }
 
 void WorkerAgent::Run() {
@@ -141,14 +255,21 @@ void WorkerAgent::Run() {
   }
 }
 
+void WorkerAgent::SendHeartbeat() {
+  v1::WorkerMessage hb;
+  auto* h = hb.mutable_heartbeat();
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& [id, run] : running_) h->add_running_build_ids(id);
+    h->set_free_slots(opts_.slots - static_cast<int>(running_.size()));
+  }
+  h->set_draining(draining_.load());
+  SendNow(hb);
+}
+
 void WorkerAgent::Session() {
   grpc::ClientContext ctx;
   std::unique_ptr<Stream> stream = stub_->Connect(&ctx);
-  {
-    absl::MutexLock l(&write_mu_);
-    stream_ = stream.get();
-    stream_ctx_ = &ctx;
-  }
   if (stopping_) ctx.TryCancel();
   v1::WorkerMessage reg;
   auto* r = reg.mutable_register_();
@@ -161,10 +282,40 @@ void WorkerAgent::Session() {
     kv->set_key(k);
     kv->set_value(v);
   }
+  std::map<std::string, int> held;
+  {
+    absl::MutexLock l(&mu_);
+    for (const auto& [id, run] : running_) held[id] = run.attempt;
+  }
+  bool registered = false;
+  {
+    // Register, then whatever waited in the outbox, before any new message:
+    // the scheduler re-attaches the held builds on Register, so what they
+    // produced meanwhile lands on their leases, in order.
+    absl::MutexLock l(&write_mu_);
+    for (const v1::WorkerMessage& m : outbox_) {
+      if (m.has_result()) held[m.result().build_id()] = m.result().attempt();
+    }
+    for (const auto& [id, attempt] : held) {
+      auto* h = r->add_held();
+      h->set_build_id(id);
+      h->set_attempt(attempt);
+    }
+    stream_ctx_ = &ctx;
+    if (stream->Write(reg)) {
+      registered = true;
+      stream_ = stream.get();
+      FlushLocked();
+    }
+  }
+  if (!held.empty()) {
+    LS_LOG(INFO) << "registering with " << held.size()
+                 << " builds held from before";
+  }
   std::thread heartbeat;
   std::atomic<bool> session_done{false};
   bool read_to_end = false;
-  if (Send(reg)) {
+  if (registered) {
     v1::SchedulerMessage msg;
     while (stream->Read(&msg)) {
       switch (msg.kind_case()) {
@@ -175,6 +326,8 @@ void WorkerAgent::Session() {
                        << " as " << opts_.worker_id << " (" << opts_.slots
                        << " slots, heartbeat " << interval << " ms)";
           metrics_->Connected(true);
+          connected_ = true;
+          if (draining_) SendHeartbeat();  // Say so at once.
           if (!heartbeat.joinable()) {
             heartbeat = std::thread([this, interval, &session_done] {
               while (!session_done && !stopping_) {
@@ -182,17 +335,7 @@ void WorkerAgent::Session() {
                   std::this_thread::sleep_for(std::chrono::milliseconds(50));
                 }
                 if (session_done) break;
-                v1::WorkerMessage hb;
-                auto* h = hb.mutable_heartbeat();
-                {
-                  absl::MutexLock l(&mu_);
-                  for (const auto& [id, run] : running_) {
-                    h->add_running_build_ids(id);
-                  }
-                  h->set_free_slots(opts_.slots -
-                                    static_cast<int>(running_.size()));
-                }
-                Send(hb);
+                SendHeartbeat();
               }
             });
           }
@@ -218,6 +361,7 @@ void WorkerAgent::Session() {
     read_to_end = true;
   }
   session_done = true;
+  connected_ = false;
   {
     absl::MutexLock l(&write_mu_);
     stream_ = nullptr;
@@ -232,13 +376,20 @@ void WorkerAgent::Session() {
   if (!s.ok() && !stopping_) {
     LS_LOG(WARNING) << "scheduler stream ended: " << s.error_message();
   }
-  // Builds of this session can no longer report; the scheduler re-queues them
-  // when their lease expires, so stop them now rather than waste the slot.
-  absl::MutexLock l(&mu_);
-  for (auto& [id, r] : running_) *r.cancel = true;
+  // Running builds go on: the next session reports them held, and their
+  // events and results wait in the outbox until then.
 }
 
 void WorkerAgent::StartBuild(const v1::Assignment& a) {
+  if (draining_) {
+    // Assigned as the drain began: give it back, it runs elsewhere.
+    v1::WorkerMessage m;
+    m.mutable_release()->set_build_id(a.build_id());
+    m.mutable_release()->set_attempt(a.attempt());
+    m.mutable_release()->set_reason("the worker is draining");
+    Send(m);
+    return;
+  }
   auto cancel = std::make_shared<std::atomic<bool>>(false);
   absl::MutexLock l(&mu_);
   if (running_.count(a.build_id())) {
@@ -265,8 +416,12 @@ void WorkerAgent::ExecuteBuild(v1::Assignment a,
   auto start = std::chrono::steady_clock::now();
   LS_LOG(INFO) << "build " << a.build_id() << " attempt " << a.attempt()
                << " started";
-  StreamSink sink([this](const v1::WorkerMessage& m) { return Send(m); },
-                  a.build_id(), a.attempt(), metrics_);
+  StreamSink sink(
+      [this](const v1::WorkerMessage& m) {
+        Send(m);
+        return true;
+      },
+      a.build_id(), a.attempt(), metrics_);
   BuildOutcome outcome;
   std::string context_dir;
   auto tar = contexts_->Fetch(a.spec().context_digest());
@@ -328,9 +483,21 @@ void WorkerAgent::ExecuteBuild(v1::Assignment a,
   if (outcome.error_line > 0 && r->failed_step().line() == 0) {
     r->mutable_failed_step()->set_line(outcome.error_line);
   }
-  if (!Send(m)) {
-    LS_LOG(WARNING) << "build " << a.build_id()
-                    << ": result not delivered; the scheduler will retry it";
+  bool released = false;
+  {
+    absl::MutexLock l(&mu_);
+    auto it = running_.find(a.build_id());
+    released = it != running_.end() && it->second.released;
+  }
+  if (released) {
+    v1::WorkerMessage give_back;
+    give_back.mutable_release()->set_build_id(a.build_id());
+    give_back.mutable_release()->set_attempt(a.attempt());
+    give_back.mutable_release()->set_reason(
+        "the worker's drain timed out while it ran");
+    Send(give_back);
+  } else {
+    Send(m);
   }
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
@@ -346,6 +513,26 @@ void WorkerAgent::ExecuteBuild(v1::Assignment a,
 
 absl::Status WorkerAgent::UploadOutput(const std::string& build_id, int attempt,
                                        int index, const std::string& path) {
+  // While the scheduler is away (restarting), wait for it rather than fail
+  // a build that is done.
+  absl::Time give_up = absl::Now() + kUploadPatience;
+  while (true) {
+    absl::Status s = UploadOutputOnce(build_id, attempt, index, path);
+    if (s.ok() || stopping_ || absl::Now() > give_up) return s;
+    if (connected_ && !absl::IsUnavailable(s)) return s;
+    LS_LOG(WARNING) << "build " << build_id << ": output " << index
+                    << " not uploaded (" << s.message()
+                    << "); retrying when the scheduler is back";
+    for (int i = 0; i < 20 && !stopping_; ++i) {
+      absl::SleepFor(absl::Milliseconds(100));
+      if (connected_ && i >= 4) break;
+    }
+  }
+}
+
+absl::Status WorkerAgent::UploadOutputOnce(const std::string& build_id,
+                                           int attempt, int index,
+                                           const std::string& path) {
   auto digest = Sha256File(path);
   if (!digest.ok()) return digest.status();
   UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -372,8 +559,12 @@ absl::Status WorkerAgent::UploadOutput(const std::string& build_id, int attempt,
   }
   writer->WritesDone();
   grpc::Status s = writer->Finish();
-  if (!s.ok()) {
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
     return absl::UnavailableError(
+        absl::StrCat("scheduler unreachable: ", s.error_message()));
+  }
+  if (!s.ok()) {
+    return absl::FailedPreconditionError(
         absl::StrCat("scheduler refused the output: ", s.error_message()));
   }
   return absl::OkStatus();

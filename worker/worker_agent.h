@@ -1,10 +1,14 @@
 // The worker's side of the scheduler protocol: one long-lived Connect stream
 // (register, heartbeats, assignments, cancellations, events, results), builds
 // run on their own threads up to the slot count, reconnection with backoff.
+// Builds outlive the stream: while it is down their events and results wait
+// in a bounded, ordered outbox, and the next Register names the builds held,
+// so the scheduler re-attaches them instead of running them again.
 #ifndef LONGSHORE_WORKER_WORKER_AGENT_H_
 #define LONGSHORE_WORKER_WORKER_AGENT_H_
 
 #include <atomic>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -13,6 +17,7 @@
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "grpcpp/security/credentials.h"
 #include "proto/longshore.grpc.pb.h"
 #include "worker/build_executor.h"
@@ -42,11 +47,19 @@ class WorkerAgent {
   void Run();
   // Cancels running builds, closes the stream and makes Run() return.
   void Shutdown();
+  // Graceful stop (SIGTERM): takes no new builds (the scheduler is told, and
+  // an assignment racing with that is released back), lets the running ones
+  // finish and deliver their results for up to `timeout`, then releases what
+  // still runs (the scheduler queues it again without using an attempt),
+  // and returns. A second call, or `timeout`, ends the wait at once.
+  void Drain(absl::Duration timeout);
 
  private:
   struct Running {
     std::shared_ptr<std::atomic<bool>> cancel;
     int attempt = 0;
+    // Stopped by a drain: given back to the scheduler instead of reported.
+    bool released = false;
   };
   using Stream = grpc::ClientReaderWriterInterface<v1::WorkerMessage,
                                                    v1::SchedulerMessage>;
@@ -58,13 +71,30 @@ class WorkerAgent {
                     std::shared_ptr<std::atomic<bool>> cancel);
   absl::Status UploadOutput(const std::string& build_id, int attempt, int index,
                             const std::string& path);
-  bool Send(const v1::WorkerMessage& m);
+  absl::Status UploadOutputOnce(const std::string& build_id, int attempt,
+                                int index, const std::string& path);
+  // Delivers `m` in order, or keeps it in the outbox until a stream is up
+  // (bounded: past kMaxOutbox, log output is dropped and counted, and a line
+  // saying so is delivered in its place; nothing else is dropped).
+  void Send(const v1::WorkerMessage& m);
+  // Writes now or not at all (heartbeats: a stale one is worthless).
+  bool SendNow(const v1::WorkerMessage& m);
+  void EnqueueLocked(const v1::WorkerMessage& m)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Puts the "N lines dropped" line of a build in the outbox, if any were.
+  void NoteDroppedLocked(const std::string& build_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // Writes the outbox in order while the stream takes it.
+  void FlushLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  void SendHeartbeat();
   void Heartbeats(int interval_ms);
 
   AgentOptions opts_;
   BuildExecutor* executor_;
   WorkerMetrics* metrics_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> connected_{false};
 
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::WorkerService::Stub> stub_;
@@ -73,9 +103,14 @@ class WorkerAgent {
   absl::Mutex write_mu_;
   Stream* stream_ ABSL_GUARDED_BY(write_mu_) = nullptr;
   grpc::ClientContext* stream_ctx_ ABSL_GUARDED_BY(write_mu_) = nullptr;
+  std::deque<v1::WorkerMessage> outbox_ ABSL_GUARDED_BY(write_mu_);
+  // Log events dropped from the outbox, by build, not yet reported.
+  std::map<std::string, std::pair<int, int64_t>> dropped_logs_
+      ABSL_GUARDED_BY(write_mu_);  // build -> (attempt, count)
 
   absl::Mutex mu_;
   std::map<std::string, Running> running_ ABSL_GUARDED_BY(mu_);
+  absl::Time drain_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   // Build threads by build id; joined once their build left running_.
   std::map<std::string, std::thread> threads_ ABSL_GUARDED_BY(mu_);
 };

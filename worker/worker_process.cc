@@ -95,10 +95,22 @@ absl::Status ServeWorker(const WorkerConfig& config,
   aopts.platform = NativePlatform();
   BuildExecutor executor(eopts, store->get(), &cache, &registry);
   WorkerAgent agent(aopts, &executor, &metrics);
+  // First SIGTERM or SIGINT: drain (finish what runs, take nothing new,
+  // deliver the results) for up to --drain-timeout, then stop. A second one
+  // ends the wait: what still runs is given back to the scheduler, which
+  // queues it again without using an attempt.
   std::thread signals([&] {
     int sig = 0;
     sigwait(&sigs, &sig);
-    LS_LOG(INFO) << "signal " << sig << ": cancelling builds and stopping";
+    LS_LOG(INFO) << "signal " << sig << ": draining, then stopping";
+    std::thread second([&] {
+      int again = 0;
+      sigwait(&sigs, &again);
+      LS_LOG(INFO) << "signal " << again << ": giving running builds back";
+      agent.Drain(absl::ZeroDuration());
+    });
+    second.detach();
+    agent.Drain(config.drain_timeout);
     agent.Shutdown();
   });
   signals.detach();

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "common/grpc_tls.h"
 #include "worker/worker_setup.h"
 
@@ -22,6 +23,9 @@ struct WorkerConfig {
   std::string metrics_listen;  // empty: no metrics endpoint
   std::vector<std::pair<std::string, std::string>> labels;
   int step_timeout_seconds = 3600;
+  // On SIGTERM, how long running builds may take to finish before they are
+  // given back to the scheduler.
+  absl::Duration drain_timeout = absl::Minutes(10);
   std::string network_default = "default";
   int64_t step_memory_bytes = 0;
   int64_t step_pids = 0;
