@@ -297,6 +297,7 @@ int RunBuild(const BuildFlags& flags) {
   for (const auto& ref : f.cache_to) spec.add_cache_to(ref);
   spec.set_target(f.target);
   spec.set_platform(f.platform);
+  spec.set_timeout_seconds(f.timeout_seconds);
   for (const auto& [k, v] : f.worker_labels) {
     auto* kv = spec.add_worker_labels();
     kv->set_key(k);

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/time.h"
 
 namespace longshore::client {
 
@@ -24,6 +25,8 @@ Options:
       --label K=V             Set metadata on the image (repeatable)
       --target STAGE          Build the named stage
       --platform OS/ARCH      Build for this platform, on a worker of it
+      --timeout DURATION      Fail the build if it runs longer (e.g. 30m, 2h;
+                              default: the farm's --build-timeout)
       --worker-label K=V      Run only on a worker registered with this label
                               (repeatable; e.g. --worker-label pool=gpu)
       --no-cache              Do not use the layer cache
@@ -369,6 +372,16 @@ absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
       auto kv = SplitKeyValue("--label", *v);
       if (!kv.ok()) return kv.status();
       f.labels.push_back(*kv);
+    } else if (name == "--timeout") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      absl::Duration d;
+      if (!absl::ParseDuration(*v, &d) || d <= absl::ZeroDuration()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--timeout ", *v,
+                         ": want a positive duration such as 90s, 30m or 2h"));
+      }
+      f.timeout_seconds = absl::ToInt64Seconds(absl::Ceil(d, absl::Seconds(1)));
     } else if (name == "--worker-label") {
       auto v = take_value();
       if (!v.ok()) return v.status();

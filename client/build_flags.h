@@ -20,6 +20,8 @@ struct BuildFlags {
   std::string dockerfile;  // -f, as given (empty: CONTEXT/Dockerfile)
   std::vector<std::pair<std::string, std::string>> build_args;
   std::vector<std::pair<std::string, std::string>> labels;
+  // --timeout: seconds an attempt may run; 0: the farm's default.
+  int64_t timeout_seconds = 0;
   // --worker-label K=V: labels the worker must have.
   std::vector<std::pair<std::string, std::string>> worker_labels;
   std::string target;

@@ -1,18 +1,29 @@
 #include "scheduler/attempt_policy.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace longshore::scheduler {
+
+StoppedOutcome StopOutcome(const BuildRecord& build) {
+  if (absl::StartsWith(build.cancel_reason, kTimeoutReasonPrefix)) {
+    return {longshore::v1::FAILED,
+            build.cancel_reason.substr(kTimeoutReasonPrefix.size())};
+  }
+  return {longshore::v1::CANCELLED,
+          absl::StrCat("cancelled: ", build.cancel_reason.empty()
+                                          ? "requested by client"
+                                          : build.cancel_reason)};
+}
 
 InterruptOutcome InterruptAttempt(BuildRecord* build, int max_attempts,
                                   int64_t now_ns, absl::string_view cause) {
   build->worker_id.clear();
   if (build->cancel_requested) {
-    build->state = longshore::v1::CANCELLED;
+    StoppedOutcome stopped = StopOutcome(*build);
+    build->state = stopped.state;
     build->finished_ns = now_ns;
-    build->error = absl::StrCat("cancelled: ", build->cancel_reason.empty()
-                                                   ? "requested by client"
-                                                   : build->cancel_reason);
+    build->error = stopped.error;
     return InterruptOutcome::kCancelled;
   }
   if (build->attempt >= max_attempts) {

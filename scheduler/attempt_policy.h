@@ -5,6 +5,7 @@
 #define LONGSHORE_SCHEDULER_ATTEMPT_POLICY_H_
 
 #include <cstdint>
+#include <string>
 
 #include "absl/strings/string_view.h"
 #include "scheduler/build_journal.h"
@@ -12,6 +13,19 @@
 namespace longshore::scheduler {
 
 inline constexpr int kDefaultMaxAttempts = 3;
+
+// The cancel reason the scheduler records when a build runs past its timeout.
+// A build stopped for it ends FAILED with that reason, not CANCELLED.
+inline constexpr absl::string_view kTimeoutReasonPrefix = "timeout: ";
+
+// The final state and error of a build whose cancel was requested, by a
+// client (CANCELLED, "cancelled: REASON") or by its timeout (FAILED, the
+// reason without its prefix).
+struct StoppedOutcome {
+  longshore::v1::BuildState state;
+  std::string error;
+};
+StoppedOutcome StopOutcome(const BuildRecord& build);
 
 enum class InterruptOutcome {
   kRequeued,   // QUEUED again with attempt + 1.

@@ -102,13 +102,22 @@ std::string BuildCoordinator::NewBuildIdLocked() {
 
 // --- Builds ------------------------------------------------------------------
 
-absl::Status BuildCoordinator::CheckQueueRoom(const std::string& submitter) {
+absl::Status BuildCoordinator::CheckAdmission(const BuildSpec& spec) {
   absl::MutexLock lock(&mu_);
-  return CheckQueueRoomLocked(submitter);
+  return CheckAdmissionLocked(spec);
 }
 
-absl::Status BuildCoordinator::CheckQueueRoomLocked(
-    const std::string& submitter) {
+absl::Status BuildCoordinator::CheckAdmissionLocked(const BuildSpec& spec) {
+  const std::string& submitter = spec.submitter();
+  if (spec.timeout_seconds() < 0 ||
+      absl::Seconds(spec.timeout_seconds()) > options_.max_build_timeout) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--timeout ",
+        absl::FormatDuration(absl::Seconds(spec.timeout_seconds())),
+        " is not allowed: a build may ask for at most ",
+        absl::FormatDuration(options_.max_build_timeout),
+        " (the scheduler's --max-build-timeout)"));
+  }
   const int64_t total = static_cast<int64_t>(queue_.size());
   if (options_.max_queued > 0 && total >= options_.max_queued) {
     metrics_->SubmitRejectedQueueFull(/*per_submitter=*/false);
@@ -135,7 +144,7 @@ absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
   absl::MutexLock lock(&mu_);
   // The row, its queued event and any lease it gets commit together, before
   // Submit returns.
-  RETURN_IF_ERROR(CheckQueueRoomLocked(spec.submitter()));
+  RETURN_IF_ERROR(CheckAdmissionLocked(spec));
   BuildJournal::Batch batch(journal_);
   BuildRecord r;
   r.spec = spec;
@@ -428,10 +437,9 @@ void BuildCoordinator::HandleResultLocked(WorkerEntry* worker,
   // A build the client cancelled ends CANCELLED unless it had already
   // succeeded.
   if (r.cancel_requested && state != longshore::v1::SUCCEEDED) {
-    state = longshore::v1::CANCELLED;
-    r.error = absl::StrCat("cancelled: ", r.cancel_reason.empty()
-                                              ? "requested by client"
-                                              : r.cancel_reason);
+    StoppedOutcome stopped = StopOutcome(r);
+    state = stopped.state;
+    r.error = stopped.error;
   }
   if (state == longshore::v1::FAILED && r.error.empty()) {
     r.error = absl::StrCat("build failed on worker ", worker->id,
@@ -472,6 +480,53 @@ void BuildCoordinator::DropConnectionLocked(uint64_t connection,
     } else {
       // A stream that ended: the worker keeps building and may be back.
       OrphanLocked(build_id, worker_id, attempt, cause);
+    }
+  }
+}
+
+void BuildCoordinator::EnforceTimeoutsLocked(absl::Time now) {
+  if (running_total_ == 0) return;
+  std::vector<std::string> late;
+  for (const auto& [id, r] : active_) {
+    if (r.state != longshore::v1::RUNNING || r.started_ns == 0) continue;
+    if (r.cancel_requested) continue;  // Already being stopped.
+    const absl::Duration limit = r.spec.timeout_seconds() > 0
+                                     ? absl::Seconds(r.spec.timeout_seconds())
+                                     : options_.build_timeout;
+    if (now - absl::FromUnixNanos(r.started_ns) > limit) late.push_back(id);
+  }
+  if (late.empty()) return;
+  BuildJournal::Batch batch(journal_);
+  for (const std::string& id : late) {
+    BuildRecord& r = active_[id];
+    const absl::Duration limit = r.spec.timeout_seconds() > 0
+                                     ? absl::Seconds(r.spec.timeout_seconds())
+                                     : options_.build_timeout;
+    r.cancel_requested = true;
+    r.cancel_reason = absl::StrCat(
+        kTimeoutReasonPrefix, "the build ran longer than its timeout of ",
+        absl::FormatDuration(limit),
+        r.spec.timeout_seconds() > 0
+            ? " (longshore build --timeout)"
+            : " (the scheduler's --build-timeout; longshore build --timeout "
+              "sets another)",
+        " and was stopped");
+    absl::Status st = journal_->Update(r);
+    if (!st.ok()) LS_LOG(ERROR) << "build " << id << ": " << st;
+    LS_LOG(WARNING) << "build " << id << ": "
+                    << r.cancel_reason.substr(kTimeoutReasonPrefix.size());
+    BuildEvent warn;
+    warn.mutable_log()->set_stream(BuildEvent::Log::STDERR);
+    warn.mutable_log()->set_data(absl::StrCat(
+        "[longshore] ", r.cancel_reason.substr(kTimeoutReasonPrefix.size()),
+        "\n"));
+    AppendEventLocked(id, warn);
+    WorkerEntry* w = workers_.Find(r.worker_id);
+    if (w != nullptr && w->channel != nullptr && w->connected) {
+      SchedulerMessage msg;
+      msg.mutable_cancel()->set_build_id(id);
+      msg.mutable_cancel()->set_reason("timeout");
+      w->channel->Send(msg);
     }
   }
 }
@@ -544,11 +599,10 @@ void BuildCoordinator::HandleReleaseLocked(
   BuildRecord r = *current;
   CountRunningLocked(r, -1);
   if (r.cancel_requested) {
-    r.state = longshore::v1::CANCELLED;
+    StoppedOutcome stopped = StopOutcome(r);
+    r.state = stopped.state;
     r.finished_ns = absl::ToUnixNanos(Now());
-    r.error = absl::StrCat("cancelled: ", r.cancel_reason.empty()
-                                              ? "requested by client"
-                                              : r.cancel_reason);
+    r.error = stopped.error;
     current->state = longshore::v1::QUEUED;  // Not counted again.
     FinishLocked(std::move(r));
   } else {
@@ -588,6 +642,7 @@ void BuildCoordinator::ExpireLeases() {
     DropConnectionLocked(connection, cause, /*expired=*/true);
     if (channel != nullptr) channel->Close();
   }
+  EnforceTimeoutsLocked(now);
   std::vector<std::pair<std::string, std::string>> gone;
   for (const auto& [id, orphan] : orphans_) {
     if (now - orphan.since >= options_.reattach_grace) {

@@ -47,6 +47,11 @@ struct CoordinatorOptions {
   // scheduler restarted) waits this long for its worker to reconnect and
   // report it held, before it is queued again with its next attempt.
   absl::Duration reattach_grace = absl::Seconds(20);
+  // A build whose current attempt runs longer than its timeout (the spec's
+  // timeout_seconds, else this default) is stopped and fails saying so.
+  absl::Duration build_timeout = absl::Hours(3);
+  // The largest timeout a build may ask for.
+  absl::Duration max_build_timeout = absl::Hours(24);
 };
 
 class BuildCoordinator {
@@ -64,10 +69,11 @@ class BuildCoordinator {
   // Queues a build whose spec was validated and whose context is stored.
   // Returns the new build id.
   absl::StatusOr<std::string> Submit(const longshore::v1::BuildSpec& spec);
-  // RESOURCE_EXHAUSTED, naming the limit and the depth, when a build of
-  // `submitter` would not fit in the queue now. Submit checks again; this lets
+  // Whether Submit would take `spec` now: INVALID_ARGUMENT for a timeout past
+  // the operator's maximum; RESOURCE_EXHAUSTED, naming the limit and the
+  // depth, when it would not fit in the queue. Submit checks again; this lets
   // the service refuse before receiving a context.
-  absl::Status CheckQueueRoom(const std::string& submitter);
+  absl::Status CheckAdmission(const longshore::v1::BuildSpec& spec);
   // QUEUED: cancelled at once. RUNNING: the worker is told to stop; the build
   // becomes CANCELLED when its result arrives or its lease expires. Finished:
   // no change. Returns the state after the call.
@@ -127,7 +133,7 @@ class BuildCoordinator {
  private:
   absl::Time Now() const { return absl::Now(); }
   std::string NewBuildIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::Status CheckQueueRoomLocked(const std::string& submitter)
+  absl::Status CheckAdmissionLocked(const longshore::v1::BuildSpec& spec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Leases queued builds to workers with room, as Placement decides.
@@ -168,6 +174,9 @@ class BuildCoordinator {
   void HandleReleaseLocked(WorkerEntry* worker,
                            const longshore::v1::ReleaseBuild& release)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Stops running builds past their timeout (asks their workers to stop; the
+  // result, or the lease ending, fails them with the timeout's message).
+  void EnforceTimeoutsLocked(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void OrphanLocked(const std::string& build_id, const std::string& worker_id,
                     int attempt, const std::string& cause)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

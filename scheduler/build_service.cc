@@ -126,7 +126,7 @@ grpc::Status BuildServiceImpl::Submit(grpc::ServerContext* context,
   }
   absl::Status st = ValidateSpec(spec);
   // A full queue refuses before the context is received.
-  if (st.ok()) st = coordinator_->CheckQueueRoom(spec.submitter());
+  if (st.ok()) st = coordinator_->CheckAdmission(spec);
   if (st.ok()) st = ReceiveContext(spec, reader);
   if (!st.ok()) return ToGrpcStatus(st);
   absl::StatusOr<std::string> id = coordinator_->Submit(spec);

@@ -54,6 +54,13 @@ ABSL_FLAG(absl::Duration, reattach_grace, absl::Seconds(20),
           "its stream ended or this scheduler restarted) before it is queued "
           "again with its next attempt. Workers keep building meanwhile.");
 
+ABSL_FLAG(absl::Duration, build_timeout, absl::Hours(3),
+          "How long a build's attempt may run when the build asks for no "
+          "timeout of its own (longshore build --timeout); past it the build "
+          "is stopped and fails saying so.");
+ABSL_FLAG(absl::Duration, max_build_timeout, absl::Hours(24),
+          "The longest timeout a build may ask for.");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "longshore-scheduler --listen ADDR --metrics-listen ADDR --state-dir "
@@ -71,6 +78,16 @@ int main(int argc, char** argv) {
   options.retention = absl::GetFlag(FLAGS_retention);
   options.max_queued = absl::GetFlag(FLAGS_max_queued);
   options.reattach_grace = absl::GetFlag(FLAGS_reattach_grace);
+  options.build_timeout = absl::GetFlag(FLAGS_build_timeout);
+  options.max_build_timeout = absl::GetFlag(FLAGS_max_build_timeout);
+  if (options.build_timeout <= absl::ZeroDuration() ||
+      options.build_timeout > options.max_build_timeout) {
+    LS_LOG(ERROR) << "--build-timeout "
+                  << absl::FormatDuration(options.build_timeout)
+                  << " must be positive and at most --max-build-timeout "
+                  << absl::FormatDuration(options.max_build_timeout);
+    return 2;
+  }
   options.max_queued_per_submitter =
       absl::GetFlag(FLAGS_max_queued_per_submitter);
   if (options.max_queued < 0 || options.max_queued_per_submitter < 0) {

@@ -54,6 +54,8 @@ absl::Status Scheduler::Init() {
   co.max_queued = options_.max_queued;
   co.max_queued_per_submitter = options_.max_queued_per_submitter;
   co.reattach_grace = options_.reattach_grace;
+  co.build_timeout = options_.build_timeout;
+  co.max_build_timeout = options_.max_build_timeout;
   coordinator_ = std::make_unique<BuildCoordinator>(
       co, journal_.get(), events_.get(), blobs_.get(), metrics_.get());
   RETURN_IF_ERROR(coordinator_->Recover());

@@ -63,6 +63,9 @@ struct SchedulerOptions {
   // How long a running build waits for its worker to reconnect (after the
   // worker's stream ended or the scheduler restarted) before it runs again.
   absl::Duration reattach_grace = absl::Seconds(20);
+  // Default and largest timeout of a build's attempt.
+  absl::Duration build_timeout = absl::Hours(3);
+  absl::Duration max_build_timeout = absl::Hours(24);
   // TLS for Start's listener: cert and key, and with ca, mutual TLS (every
   // worker and client presents a certificate chaining to it). None given
   // means plaintext.
