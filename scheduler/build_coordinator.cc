@@ -347,6 +347,7 @@ void BuildCoordinator::HandleWorkerMessage(uint64_t connection,
         worker->draining = true;
         UpdateGaugesLocked();
       }
+      ReconcileLocked(worker, message.heartbeat());
       break;
     case WorkerMessage::kRelease: {
       BuildJournal::Batch batch(journal_);
@@ -588,6 +589,42 @@ void BuildCoordinator::ReattachLocked(
     InterruptLocked(
         id, absl::StrCat("worker ", worker->id, " came back without it"));
   }
+}
+
+void BuildCoordinator::ReconcileLocked(WorkerEntry* worker,
+                                       const longshore::v1::Heartbeat& hb) {
+  absl::flat_hash_set<std::string> reported(hb.running_build_ids().begin(),
+                                            hb.running_build_ids().end());
+  const int64_t settled_before =
+      absl::ToUnixNanos(Now() - 2 * options_.heartbeat_interval);
+  std::vector<std::string> lost;
+  for (const auto& [id, attempt] : worker->leases) {
+    if (reported.contains(id)) continue;
+    auto it = active_.find(id);
+    if (it != active_.end() && it->second.started_ns < settled_before) {
+      lost.push_back(id);
+    }
+  }
+  for (const std::string& id : reported) {
+    if (worker->leases.count(id) > 0) continue;
+    SchedulerMessage stop;
+    stop.mutable_cancel()->set_build_id(id);
+    stop.mutable_cancel()->set_reason(
+        absl::StrCat("worker ", worker->id, " holds no lease for build ", id));
+    worker->channel->Send(stop);
+    metrics_->Reconciled("unleased_build_stopped");
+  }
+  if (lost.empty()) return;
+  BuildJournal::Batch batch(journal_);
+  for (const std::string& id : lost) {
+    worker->leases.erase(id);
+    metrics_->Reconciled("lease_not_running");
+    InterruptLocked(id, absl::StrCat("worker ", worker->id,
+                                     " does not run it (its heartbeat does "
+                                     "not list it)"));
+  }
+  DispatchLocked();
+  UpdateGaugesLocked();
 }
 
 void BuildCoordinator::HandleReleaseLocked(

@@ -170,6 +170,13 @@ class BuildCoordinator {
       WorkerEntry* worker,
       const google::protobuf::RepeatedPtrField<longshore::v1::HeldBuild>& held)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Compares a heartbeat's running builds with the worker's leases: a lease
+  // the worker does not run (older than two heartbeats, so not an assignment
+  // still in flight) is interrupted; a build it runs without a lease is told
+  // to stop.
+  void ReconcileLocked(WorkerEntry* worker,
+                       const longshore::v1::Heartbeat& heartbeat)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The worker gave the build back (draining): queued again, same attempt.
   void HandleReleaseLocked(WorkerEntry* worker,
                            const longshore::v1::ReleaseBuild& release)

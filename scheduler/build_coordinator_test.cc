@@ -421,6 +421,37 @@ TEST_F(CoordinatorTest, ADrainedWorkerStaysDrainedAcrossRestarts) {
   EXPECT_EQ(ch3->assignments()[0].build_id(), a);
 }
 
+TEST_F(CoordinatorTest, HeartbeatsReconcileLeasesBothWays) {
+  std::string a = Submit();
+  auto [c1, ch1] = Connect("w1", 1);
+  ASSERT_EQ(ch1->assignments().size(), 1u);
+  // Just assigned: a heartbeat without it may predate the assignment.
+  longshore::v1::WorkerMessage hb;
+  hb.mutable_heartbeat()->set_free_slots(1);
+  coordinator_->HandleWorkerMessage(c1, hb);
+  EXPECT_EQ(Record(a).state, longshore::v1::RUNNING);
+  // Two intervals (2 x 50 ms) later the worker still does not run it.
+  absl::SleepFor(absl::Milliseconds(120));
+  coordinator_->HandleWorkerMessage(c1, hb);
+  BuildRecord r = Record(a);
+  EXPECT_EQ(r.state, longshore::v1::RUNNING);  // Leased again, attempt 2...
+  EXPECT_EQ(r.attempt, 2);
+  ASSERT_EQ(ch1->assignments().size(), 2u);  // ...to the same free worker.
+  EXPECT_EQ(ch1->assignments()[1].attempt(), 2);
+
+  // A build the worker runs without a lease is told to stop.
+  longshore::v1::WorkerMessage stray;
+  stray.mutable_heartbeat()->add_running_build_ids(a);
+  stray.mutable_heartbeat()->add_running_build_ids("not-leased");
+  coordinator_->HandleWorkerMessage(c1, stray);
+  bool told = false;
+  for (const auto& m : ch1->sent()) {
+    told = told || (m.has_cancel() && m.cancel().build_id() == "not-leased");
+  }
+  EXPECT_TRUE(told);
+  EXPECT_EQ(Record(a).state, longshore::v1::RUNNING);
+}
+
 TEST_F(CoordinatorTest, RejectsBadRegistrations) {
   longshore::v1::Register reg;
   reg.set_slots(1);

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "common/log.h"
 #include "common/status_macros.h"
 
@@ -215,7 +216,9 @@ void BuildJournal::BeginBatch() {
 
 void BuildJournal::EndBatch() {
   if (--batch_depth_ > 0) return;
+  const absl::Time start = absl::Now();
   absl::Status st = Exec("COMMIT");
+  if (commit_observer_) commit_observer_(absl::Now() - start);
   if (!st.ok()) {
     // Nothing written since BEGIN can be trusted; the callers logged and
     // acted on writes that are now gone, which the next start reconciles

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -18,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "proto/longshore.pb.h"
 
 struct sqlite3;
@@ -82,6 +84,11 @@ class BuildJournal {
    private:
     BuildJournal* journal_;
   };
+
+  // Called with the time each batch's COMMIT took (metrics). Set before use.
+  void SetCommitObserver(std::function<void(absl::Duration)> observer) {
+    commit_observer_ = std::move(observer);
+  }
 
   // Adds a new build; fills record->order. ALREADY_EXISTS for a duplicate id.
   absl::Status Insert(BuildRecord* record);
@@ -148,6 +155,7 @@ class BuildJournal {
   int batch_depth_ = 0;  // Only touched by batch_owner_.
   sqlite3* db_;
   absl::flat_hash_map<const char*, std::unique_ptr<JournalStatement>> prepared_;
+  std::function<void(absl::Duration)> commit_observer_;
 };
 
 }  // namespace longshore::scheduler

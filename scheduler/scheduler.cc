@@ -46,6 +46,9 @@ absl::Status Scheduler::Init() {
   ASSIGN_OR_RETURN(journal_,
                    BuildJournal::Open(options_.state_dir + "/journal.db"));
   ASSIGN_OR_RETURN(blobs_, BlobStore::Open(options_.state_dir));
+  journal_->SetCommitObserver([metrics = metrics_.get()](absl::Duration took) {
+    metrics->JournalCommit(took);
+  });
   events_ = std::make_unique<EventLog>(journal_.get());
   CoordinatorOptions co;
   co.max_attempts = options_.max_attempts;

@@ -92,12 +92,35 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
                           "attempt ended without a result) or released (a "
                           "draining worker gave it back).")
                     .Register(registry)),
+      reconciled_(prometheus::BuildCounter()
+                      .Name("longshore_scheduler_reconciliations_total")
+                      .Help("Mismatches between a worker's heartbeat and its "
+                            "leases, fixed: lease_not_running (queued "
+                            "again), unleased_build_stopped.")
+                      .Register(registry)),
       reattached_(prometheus::BuildCounter()
                       .Name("longshore_scheduler_builds_reattached_total")
                       .Help("Running builds whose worker reconnected still "
                             "running them (not run again).")
                       .Register(registry)
                       .Add({})),
+      slots_(prometheus::BuildGauge()
+                 .Name("longshore_scheduler_worker_slots")
+                 .Help("Build slots of connected workers: busy (leased) and "
+                       "free (on workers that accept builds).")
+                 .Register(registry)),
+      slots_busy_(slots_.Add({{"state", "busy"}})),
+      slots_free_(slots_.Add({{"state", "free"}})),
+      journal_commit_(
+          prometheus::BuildHistogram()
+              .Name("longshore_scheduler_journal_commit_seconds")
+              .Help("Time to commit one journal transaction (all the writes "
+                    "of one submit, result or dispatch round).")
+              .Register(registry)
+              .Add({},
+                   prometheus::Histogram::BucketBoundaries{
+                       0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01,
+                       0.025, 0.05, 0.1, 0.25, 1})),
       context_bytes_received_(
           prometheus::BuildCounter()
               .Name("longshore_scheduler_context_bytes_received_total")
@@ -114,6 +137,12 @@ void SchedulerMetrics::SetWorkers(const WorkerCounts& counts) {
   workers_idle_.Set(counts.idle);
   workers_busy_.Set(counts.busy);
   workers_draining_.Set(counts.draining);
+  slots_busy_.Set(counts.slots_busy);
+  slots_free_.Set(counts.slots_free);
+}
+
+void SchedulerMetrics::JournalCommit(absl::Duration took) {
+  journal_commit_.Observe(absl::ToDoubleSeconds(took));
 }
 
 void SchedulerMetrics::BuildFinished(longshore::v1::BuildState result,

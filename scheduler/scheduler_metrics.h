@@ -35,10 +35,17 @@ class SchedulerMetrics {
   void BuildFinished(longshore::v1::BuildState result, absl::Duration ran);
   void QueueWait(absl::Duration waited);
   void LeaseExpired() { lease_expirations_.Increment(); }
+  // One journal transaction's COMMIT (a coordinator call's writes).
+  void JournalCommit(absl::Duration took);
   // A build queued again: "interrupted" (its attempt ended without a result;
   // counts an attempt) or "released" (a draining worker gave it back).
   void Requeued(const std::string& reason) {
     requeues_.Add({{"reason", reason}}).Increment();
+  }
+  // A mismatch a heartbeat revealed and the scheduler fixed:
+  // "lease_not_running" or "unleased_build_stopped".
+  void Reconciled(const std::string& what) {
+    reconciled_.Add({{"mismatch", what}}).Increment();
   }
   // A running build whose worker reconnected holding it.
   void Reattached() { reattached_.Increment(); }
@@ -63,6 +70,11 @@ class SchedulerMetrics {
   prometheus::Counter& lease_expirations_;
   prometheus::Family<prometheus::Counter>& requeues_;
   prometheus::Counter& reattached_;
+  prometheus::Family<prometheus::Gauge>& slots_;
+  prometheus::Gauge& slots_busy_;
+  prometheus::Gauge& slots_free_;
+  prometheus::Histogram& journal_commit_;
+  prometheus::Family<prometheus::Counter>& reconciled_;
   prometheus::Counter& context_bytes_received_;
 };
 

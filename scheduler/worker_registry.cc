@@ -1,5 +1,6 @@
 #include "scheduler/worker_registry.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -94,6 +95,8 @@ WorkerCounts WorkerRegistry::Counts() const {
   WorkerCounts counts;
   for (const auto& [id, w] : workers_) {
     if (!w.connected) continue;
+    counts.slots_busy += static_cast<int>(w.leases.size());
+    if (!w.draining) counts.slots_free += std::max(0, w.free_slots());
     if (w.draining) {
       ++counts.draining;
     } else if (w.leases.empty()) {

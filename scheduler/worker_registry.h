@@ -51,6 +51,9 @@ struct WorkerCounts {
   int idle = 0;      // Connected, accepting, no builds.
   int busy = 0;      // Connected, accepting, at least one build.
   int draining = 0;  // Connected and draining.
+  // Slots of connected workers: leased, and free on accepting workers.
+  int slots_busy = 0;
+  int slots_free = 0;
 };
 
 class WorkerRegistry {
