@@ -7,6 +7,7 @@
 #include "absl/strings/str_format.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "dockerfile/affinity_keys.h"
 
 namespace longshore::scheduler {
 namespace {
@@ -35,6 +36,7 @@ bool IsTerminal(BuildState state) {
 QueuedBuild ToQueued(const BuildRecord& r) {
   QueuedBuild q{r.id, r.spec.submitter(), r.order, r.queued_ns,
                 r.spec.platform()};
+  q.affinity = r.affinity;
   for (const auto& kv : r.spec.worker_labels()) {
     q.labels.push_back(absl::StrCat(kv.key(), "=", kv.value()));
   }
@@ -61,6 +63,8 @@ absl::Status BuildCoordinator::Recover() {
   ASSIGN_OR_RETURN(std::vector<BuildRecord> active, journal_->ListActive());
   int requeued = 0, queued = 0;
   for (BuildRecord& r : active) {
+    r.affinity = dockerfile::AffinityKeys(r.spec.dockerfile(), r.spec.target(),
+                                          r.spec.platform());
     ReleaseDockerfile(&r.spec);
     if (r.state == longshore::v1::QUEUED) {
       queue_.Push(ToQueued(r));
@@ -158,6 +162,8 @@ absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
     if (st.ok()) break;
     if (!absl::IsAlreadyExists(st) || tries >= 3) return st;
   }
+  r.affinity = dockerfile::AffinityKeys(spec.dockerfile(), spec.target(),
+                                        spec.platform());
   ReleaseDockerfile(&r.spec);  // In the journal; not kept in memory.
   queue_.Push(ToQueued(r));
   std::string id = r.id;
@@ -346,6 +352,13 @@ void BuildCoordinator::HandleWorkerMessage(uint64_t connection,
                      << " is draining (it is stopping)";
         worker->draining = true;
         UpdateGaugesLocked();
+      }
+      if (message.heartbeat().warm_keys_updated()) {
+        worker->warm_keys.clear();
+        for (const std::string& key : message.heartbeat().warm_keys()) {
+          if (worker->warm_keys.size() >= 256) break;  // Bounded, whatever
+          worker->warm_keys.insert(key);               // a worker sends.
+        }
       }
       ReconcileLocked(worker, message.heartbeat());
       break;
@@ -807,6 +820,7 @@ void BuildCoordinator::DispatchLocked() {
     if (it != active_.end()) {
       last_served_[it->second.spec.submitter()] = ++served_count_;
     }
+    metrics_->Placed(d.reason);
     absl::Status st = LeaseLocked(d.build_id, w);
     if (!st.ok()) {
       LS_LOG(ERROR) << "lease of build " << d.build_id << " to worker "

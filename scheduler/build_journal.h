@@ -49,6 +49,9 @@ struct BuildRecord {
   longshore::v1::BuildResult result;
   // Submission order, assigned by Insert; the queue is FIFO over it.
   int64_t order = 0;
+  // In memory only: dockerfile::AffinityKeys of the spec, computed while the
+  // Dockerfile is at hand (placement prefers workers warm for them).
+  std::vector<std::string> affinity;
 };
 
 // An output file a worker uploaded for one attempt of a build.

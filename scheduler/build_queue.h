@@ -28,6 +28,8 @@ struct QueuedBuild {
   // BuildSpec.worker_labels as "k=v" strings, sorted: a worker must have
   // them all.
   std::vector<std::string> labels;
+  // dockerfile::AffinityKeys of the build: which workers are warm for it.
+  std::vector<std::string> affinity;
 };
 
 class BuildQueue {

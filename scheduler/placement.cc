@@ -91,7 +91,41 @@ std::vector<PlacementDecision> Placement::Place(
       }
     }
     if (chosen == nullptr) break;
-    decisions.push_back({chosen->next->second.build_id, target->worker_id});
+    // The lane is chosen; now the worker for its head build, warm first.
+    const QueuedBuild& build = chosen->next->second;
+    std::string reason = "least_loaded";
+    {
+      auto warmth = [&build](const WorkerCapacity& w) {
+        if (w.warm == nullptr || build.affinity.empty()) return 0;
+        if (w.warm->contains(build.affinity[0])) return 2;
+        for (size_t i = 1; i < build.affinity.size(); ++i) {
+          if (w.warm->contains(build.affinity[i])) return 1;
+        }
+        return 0;
+      };
+      auto load = [](const WorkerCapacity& w) {
+        return w.slots > 0
+                   ? static_cast<double>(w.slots - w.free_slots) / w.slots
+                   : 1.0;
+      };
+      int best_warmth = -1;
+      for (WorkerCapacity& w : workers) {
+        if (!w.accepting || w.free_slots <= 0) continue;
+        if (!PlatformMatches(chosen->lane->platform, w.platform)) continue;
+        if (!HasLabels(w, chosen->lane->labels)) continue;
+        const int warm = warmth(w);
+        if (warm > best_warmth ||
+            (warm == best_warmth && (load(w) < load(*target) ||
+                                     (load(w) == load(*target) &&
+                                      w.free_slots > target->free_slots)))) {
+          best_warmth = warm;
+          target = &w;
+        }
+      }
+      if (best_warmth == 2) reason = "dockerfile";
+      if (best_warmth == 1) reason = "base";
+    }
+    decisions.push_back({build.build_id, target->worker_id, reason});
     --target->free_slots;
     --free;
     Share& served = shares[chosen->lane->submitter];

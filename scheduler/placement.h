@@ -5,7 +5,11 @@
 // fewest builds running (those placed in the same round included); between
 // equals, to the one served least recently, then to the older build. A team
 // that queues five hundred builds does not hold every other team's first build
-// back. The build goes to the accepting worker with the most free slots. Kept
+// back. Among the accepting workers with a free slot that can take it, the
+// build goes to one warm for it (that built the same Dockerfile, else that
+// pulled its base image), then to the least loaded by busy/total slots, then
+// to the one with most free slots: a warm but busy worker is never waited
+// for. Kept
 // apart from the queue and the registry. Each decision costs O(lanes +
 // workers), whatever the number of queued builds: only the head of each lane
 // (a submitter's builds for one platform) is a candidate.
@@ -16,6 +20,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "scheduler/build_queue.h"
 
 namespace longshore::scheduler {
@@ -30,11 +35,17 @@ struct WorkerCapacity {
   std::string platform;
   // Its labels as "k=v" strings (any order).
   std::vector<std::string> labels;
+  int slots = 0;  // All its slots (free_slots of them free).
+  // Affinity keys of what it built recently (null: none known).
+  const absl::flat_hash_set<std::string>* warm = nullptr;
 };
 
 struct PlacementDecision {
   std::string build_id;
   std::string worker_id;
+  // Why this worker: "dockerfile" (it built the same Dockerfile), "base" (it
+  // pulled the same base image) or "least_loaded".
+  std::string reason;
 };
 
 class Placement {

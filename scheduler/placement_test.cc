@@ -169,6 +169,48 @@ TEST(PlacementTest, BuildsGoToWorkersWithEveryLabelTheyRequire) {
   EXPECT_EQ(decisions[0].build_id, "any");
 }
 
+TEST(PlacementTest, PrefersAWarmWorkerButNeverWaitsForOne) {
+  Placement p;
+  std::vector<QueuedBuild> queue = Submitted({{"rebuild", "a"}});
+  queue[0].affinity = {"dockerfile:sha256:x", "from:base"};
+  absl::flat_hash_set<std::string> built_it = {"dockerfile:sha256:x"};
+  absl::flat_hash_set<std::string> pulled_base = {"from:base"};
+  WorkerCapacity cold{"cold", 4, true};
+  cold.slots = 4;
+  WorkerCapacity base{"base", 2, true};
+  base.slots = 4;
+  base.warm = &pulled_base;
+  WorkerCapacity warm{"warm", 1, true};
+  warm.slots = 4;
+  warm.warm = &built_it;
+  // Warm for the Dockerfile beats warm for the base beats least loaded.
+  auto d = p.Place(queue, {cold, base, warm});
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].worker_id, "warm");
+  EXPECT_EQ(d[0].reason, "dockerfile");
+  d = p.Place(queue, {cold, base});
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].worker_id, "base");
+  EXPECT_EQ(d[0].reason, "base");
+  // The warm worker is busy: an idle cold one takes it at once.
+  warm.free_slots = 0;
+  d = p.Place(queue, {warm, cold});
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].worker_id, "cold");
+  EXPECT_EQ(d[0].reason, "least_loaded");
+}
+
+TEST(PlacementTest, LeastLoadedByRatioAmongColdWorkers) {
+  Placement p;
+  WorkerCapacity big{"big", 3, true};  // 5 of 8 busy
+  big.slots = 8;
+  WorkerCapacity small{"small", 2, true};  // 0 of 2 busy
+  small.slots = 2;
+  auto d = p.Place(Queue(1), {big, small});
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].worker_id, "small");
+}
+
 TEST(PlacementTest, PrefersTheWorkerWithMostRoom) {
   Placement p;
   auto decisions = p.Place(Queue(2), {{"small", 1, true}, {"big", 4, true}});

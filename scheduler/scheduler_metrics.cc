@@ -98,6 +98,11 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
                             "leases, fixed: lease_not_running (queued "
                             "again), unleased_build_stopped.")
                       .Register(registry)),
+      placements_(prometheus::BuildCounter()
+                      .Name("longshore_scheduler_placements_total")
+                      .Help("Leases by why the worker was chosen: dockerfile "
+                            "or base (warm for the build), least_loaded.")
+                      .Register(registry)),
       reattached_(prometheus::BuildCounter()
                       .Name("longshore_scheduler_builds_reattached_total")
                       .Help("Running builds whose worker reconnected still "

@@ -47,6 +47,11 @@ class SchedulerMetrics {
   void Reconciled(const std::string& what) {
     reconciled_.Add({{"mismatch", what}}).Increment();
   }
+  // A lease, by why its worker was chosen: "dockerfile", "base" (warm for
+  // the build) or "least_loaded".
+  void Placed(const std::string& reason) {
+    placements_.Add({{"reason", reason}}).Increment();
+  }
   // A running build whose worker reconnected holding it.
   void Reattached() { reattached_.Increment(); }
   void ContextBytesReceived(int64_t bytes) {
@@ -70,6 +75,7 @@ class SchedulerMetrics {
   prometheus::Counter& lease_expirations_;
   prometheus::Family<prometheus::Counter>& requeues_;
   prometheus::Counter& reattached_;
+  prometheus::Family<prometheus::Counter>& placements_;
   prometheus::Family<prometheus::Gauge>& slots_;
   prometheus::Gauge& slots_busy_;
   prometheus::Gauge& slots_free_;

@@ -83,6 +83,8 @@ std::vector<WorkerCapacity> WorkerRegistry::Capacities() const {
   for (const auto& [id, w] : workers_) {
     WorkerCapacity c{id, w.free_slots(), w.connected && !w.draining,
                      w.platform};
+    c.slots = w.slots;
+    c.warm = &w.warm_keys;
     for (const auto& kv : w.labels) {
       c.labels.push_back(absl::StrCat(kv.key(), "=", kv.value()));
     }

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/time/time.h"
 #include "proto/longshore.pb.h"
 #include "scheduler/placement.h"
@@ -43,6 +44,8 @@ struct WorkerEntry {
   absl::Time disconnected_at = absl::InfinitePast();
   // Build id -> attempt, for every build leased to this worker.
   std::map<std::string, int> leases;
+  // Affinity keys of its recent builds, from its heartbeats.
+  absl::flat_hash_set<std::string> warm_keys;
 
   int free_slots() const { return slots - static_cast<int>(leases.size()); }
 };

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/status/status.h"
@@ -15,6 +16,7 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "common/unique_fd.h"
+#include "dockerfile/affinity_keys.h"
 
 namespace longshore::worker {
 namespace {
@@ -23,6 +25,8 @@ constexpr size_t kChunk = 1 << 20;
 // Messages kept while the scheduler is unreachable; past it log output is
 // dropped (and counted), never results or step boundaries.
 constexpr size_t kMaxOutbox = 20000;
+// Affinity keys a heartbeat carries at most.
+constexpr size_t kMaxWarmKeys = 128;
 // How long an output upload keeps retrying while the scheduler is away.
 constexpr absl::Duration kUploadPatience = absl::Minutes(10);
 
@@ -262,6 +266,11 @@ void WorkerAgent::SendHeartbeat() {
     absl::MutexLock l(&mu_);
     for (const auto& [id, run] : running_) h->add_running_build_ids(id);
     h->set_free_slots(opts_.slots - static_cast<int>(running_.size()));
+    if (warm_keys_changed_) {
+      h->set_warm_keys_updated(true);
+      for (const std::string& key : warm_keys_) h->add_warm_keys(key);
+      warm_keys_changed_ = false;
+    }
   }
   h->set_draining(draining_.load());
   SendNow(hb);
@@ -286,6 +295,7 @@ void WorkerAgent::Session() {
   {
     absl::MutexLock l(&mu_);
     for (const auto& [id, run] : running_) held[id] = run.attempt;
+    warm_keys_changed_ = true;  // A restarted scheduler knows none.
   }
   bool registered = false;
   {
@@ -509,6 +519,15 @@ void WorkerAgent::ExecuteBuild(v1::Assignment a,
   absl::MutexLock l(&mu_);
   running_.erase(a.build_id());
   metrics_->SetSlots(opts_.slots, static_cast<int>(running_.size()));
+  // Its layers are in this worker's cache now: say so to placement.
+  for (std::string& key : dockerfile::AffinityKeys(
+           a.spec().dockerfile(), a.spec().target(), a.spec().platform())) {
+    auto old = std::find(warm_keys_.begin(), warm_keys_.end(), key);
+    if (old != warm_keys_.end()) warm_keys_.erase(old);
+    warm_keys_.push_back(std::move(key));
+  }
+  while (warm_keys_.size() > kMaxWarmKeys) warm_keys_.pop_front();
+  warm_keys_changed_ = true;
 }
 
 absl::Status WorkerAgent::UploadOutput(const std::string& build_id, int attempt,

@@ -111,6 +111,10 @@ class WorkerAgent {
   absl::Mutex mu_;
   std::map<std::string, Running> running_ ABSL_GUARDED_BY(mu_);
   absl::Time drain_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // Affinity keys of the builds run most recently, newest last (bounded), and
+  // whether the scheduler has yet to hear of the current set.
+  std::deque<std::string> warm_keys_ ABSL_GUARDED_BY(mu_);
+  bool warm_keys_changed_ ABSL_GUARDED_BY(mu_) = true;
   // Build threads by build id; joined once their build left running_.
   std::map<std::string, std::thread> threads_ ABSL_GUARDED_BY(mu_);
 };
