@@ -6,6 +6,8 @@
 //       answered at once with a SUCCEEDED result. On SIGTERM it prints how
 //       many assignments it got and, for builds carrying the build arg
 //       BENCH_SUBMIT_NS, submit-to-assign latency percentiles.
+//       --forget_every and --phantom_build make it misreport, for the
+//       reconciliation test (tests/e2e/reconcile_test.sh).
 //   dispatch submit --scheduler ADDR --count N [--threads T]
 //                   [--dockerfile-bytes B] [--stamp] [--submitter NAME]
 //       N builds of distinct ~B-byte Dockerfiles sharing one held context, T
@@ -35,6 +37,12 @@
 ABSL_FLAG(std::string, scheduler, "127.0.0.1:7070", "scheduler address");
 ABSL_FLAG(int, workers, 100, "workers: simulated workers");
 ABSL_FLAG(int, slots, 4, "workers: slots per simulated worker");
+ABSL_FLAG(int, forget_every, 0,
+          "workers: drop every Nth assignment without a word (not run, not "
+          "in heartbeats), as a worker that lost it would; 0: never");
+ABSL_FLAG(std::string, phantom_build, "",
+          "workers: also list this build in every heartbeat, as a worker "
+          "running a build it holds no lease for would");
 ABSL_FLAG(int, count, 1000, "submit: builds to submit");
 ABSL_FLAG(int, threads, 2, "submit: concurrent submitters");
 ABSL_FLAG(int, dockerfile_bytes, 2048, "submit: Dockerfile size");
@@ -82,6 +90,8 @@ struct Tally {
   absl::Mutex mu;
   std::vector<int64_t> latency_ns ABSL_GUARDED_BY(mu);
   int64_t assignments ABSL_GUARDED_BY(mu) = 0;
+  int64_t forgotten ABSL_GUARDED_BY(mu) = 0;
+  int64_t cancels ABSL_GUARDED_BY(mu) = 0;
 };
 
 void RunWorker(int index, const std::string& address, int slots, Tally* tally) {
@@ -104,17 +114,33 @@ void RunWorker(int index, const std::string& address, int slots, Tally* tally) {
           std::chrono::milliseconds(heartbeat_ms.load() / 2));
       WorkerMessage beat;
       beat.mutable_heartbeat()->set_free_slots(slots);
+      if (!absl::GetFlag(FLAGS_phantom_build).empty()) {
+        beat.mutable_heartbeat()->add_running_build_ids(
+            absl::GetFlag(FLAGS_phantom_build));
+      }
       absl::MutexLock lock(&write_mu);
       if (!stream->Write(beat)) return;
     }
   });
   SchedulerMessage in;
+  const int forget_every = absl::GetFlag(FLAGS_forget_every);
+  int seen = 0;
   while (stream->Read(&in)) {
     if (in.has_registered()) {
       heartbeat_ms = std::max(100, in.registered().heartbeat_interval_ms());
       continue;
     }
+    if (in.has_cancel()) {
+      absl::MutexLock lock(&tally->mu);
+      ++tally->cancels;
+      continue;
+    }
     if (!in.has_assignment()) continue;
+    if (forget_every > 0 && ++seen % forget_every == 0) {
+      absl::MutexLock lock(&tally->mu);
+      ++tally->forgotten;
+      continue;
+    }
     const int64_t now = NowNs();
     const auto& a = in.assignment();
     int64_t submitted = 0;
@@ -154,7 +180,10 @@ int Workers() {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   absl::MutexLock lock(&tally.mu);
-  printf("assignments %lld\n", static_cast<long long>(tally.assignments));
+  printf("assignments %lld forgotten %lld cancels %lld\n",
+         static_cast<long long>(tally.assignments),
+         static_cast<long long>(tally.forgotten),
+         static_cast<long long>(tally.cancels));
   if (!tally.latency_ns.empty()) {
     printf("assign_latency_ms n=%zu p50=%.3f p99=%.3f max=%.3f\n",
            tally.latency_ns.size(), Percentile(tally.latency_ns, 0.50) / 1e6,

@@ -28,6 +28,15 @@ void ReleaseDockerfile(BuildSpec* spec) {
   std::string().swap(*spec->mutable_dockerfile());
 }
 
+std::vector<uint64_t> HashedAffinity(const BuildSpec& spec) {
+  std::vector<uint64_t> out;
+  for (const std::string& key : dockerfile::AffinityKeys(
+           spec.dockerfile(), spec.target(), spec.platform())) {
+    out.push_back(AffinityHash(key));
+  }
+  return out;
+}
+
 bool IsTerminal(BuildState state) {
   return state == longshore::v1::SUCCEEDED || state == longshore::v1::FAILED ||
          state == longshore::v1::CANCELLED;
@@ -62,10 +71,14 @@ absl::Status BuildCoordinator::Recover() {
   BuildJournal::Batch batch(journal_);
   ASSIGN_OR_RETURN(std::vector<BuildRecord> active, journal_->ListActive());
   int requeued = 0, queued = 0;
+  std::vector<BuildRecord> followers;
   for (BuildRecord& r : active) {
-    r.affinity = dockerfile::AffinityKeys(r.spec.dockerfile(), r.spec.target(),
-                                          r.spec.platform());
+    r.affinity = HashedAffinity(r.spec);
     ReleaseDockerfile(&r.spec);
+    if (!r.leader_id.empty()) {
+      followers.push_back(std::move(r));
+      continue;
+    }
     if (r.state == longshore::v1::QUEUED) {
       queue_.Push(ToQueued(r));
       active_[r.id] = std::move(r);
@@ -85,6 +98,31 @@ absl::Status BuildCoordinator::Recover() {
                  absl::StrCat("the scheduler restarted while worker ", worker,
                               " held the lease"));
     ++requeued;
+  }
+  // Merged submissions follow their leader again, or end as it did.
+  for (BuildRecord& f : followers) {
+    const std::string id = f.id;
+    const std::string leader = f.leader_id;
+    active_[id] = std::move(f);
+    if (active_.contains(leader)) {
+      merges_.AddFollower(leader, id);
+      continue;
+    }
+    absl::StatusOr<BuildRecord> ended = journal_->Get(leader);
+    BuildRecord done = active_[id];
+    if (ended.ok()) {
+      done.state = ended->state;
+      done.error = ended->error;
+      done.image_digest = ended->image_digest;
+      done.result = ended->result;
+      done.attempt = ended->attempt;
+    } else {
+      done.state = longshore::v1::FAILED;
+      done.error = absl::StrCat("the build it shared, ", leader,
+                                ", is gone: ", ended.status().message());
+    }
+    done.finished_ns = absl::ToUnixNanos(Now());
+    FinishLocked(std::move(done));
   }
   ASSIGN_OR_RETURN(std::vector<std::string> drained,
                    journal_->DrainedWorkers());
@@ -150,6 +188,11 @@ absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
   // Submit returns.
   RETURN_IF_ERROR(CheckAdmissionLocked(spec));
   BuildJournal::Batch batch(journal_);
+  const std::string key = MergedBuilds::Key(spec);
+  if (std::string leader = merges_.Leader(key);
+      !leader.empty() && active_.contains(leader)) {
+    return JoinLocked(leader, spec);
+  }
   BuildRecord r;
   r.spec = spec;
   r.spec.clear_secrets();  // never journaled
@@ -162,8 +205,7 @@ absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
     if (st.ok()) break;
     if (!absl::IsAlreadyExists(st) || tries >= 3) return st;
   }
-  r.affinity = dockerfile::AffinityKeys(spec.dockerfile(), spec.target(),
-                                        spec.platform());
+  r.affinity = HashedAffinity(spec);
   ReleaseDockerfile(&r.spec);  // In the journal; not kept in memory.
   queue_.Push(ToQueued(r));
   std::string id = r.id;
@@ -171,12 +213,53 @@ absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
     secrets_[id].assign(spec.secrets().begin(), spec.secrets().end());
   }
   active_[id] = std::move(r);
+  merges_.StartExecution(key, id);
   metrics_->BuildSubmitted();
   EmitQueuedLocked(id);
   LS_LOG(INFO) << "build " << id << " queued (submitter \"" << spec.submitter()
                << "\")";
   DispatchLocked();
   UpdateGaugesLocked();
+  return id;
+}
+
+absl::StatusOr<std::string> BuildCoordinator::JoinLocked(
+    const std::string& leader, const BuildSpec& spec) {
+  BuildRecord r;
+  r.spec = spec;
+  r.spec.clear_secrets();
+  ReleaseDockerfile(&r.spec);
+  r.state = longshore::v1::QUEUED;  // As stored; GetBuild shows the leader's.
+  r.attempt = 1;
+  r.created_ns = r.queued_ns = absl::ToUnixNanos(Now());
+  r.leader_id = leader;
+  for (int tries = 0;; ++tries) {
+    r.id = NewBuildIdLocked();
+    absl::Status st = journal_->Insert(&r);
+    if (st.ok()) break;
+    if (!absl::IsAlreadyExists(st) || tries >= 3) return st;
+  }
+  const std::string id = r.id;
+  // Everything the execution said so far, then a line saying whose it is.
+  ASSIGN_OR_RETURN(std::vector<BuildEvent> so_far, events_->Read(leader, 0, 0));
+  for (BuildEvent ev : so_far) {
+    if (ev.has_build_finished()) continue;
+    ev.clear_sequence();
+    RETURN_IF_ERROR(events_->Append(id, ev).status());
+  }
+  BuildEvent note;
+  note.mutable_log()->set_data(absl::StrCat(
+      "[longshore] sharing the execution of build ", leader,
+      ": same submitter and inputs, submitted while it was ",
+      BuildState_Name(active_[leader].state) == "RUNNING" ? "running"
+                                                          : "queued",
+      "\n"));
+  RETURN_IF_ERROR(events_->Append(id, note).status());
+  active_[id] = std::move(r);
+  merges_.AddFollower(leader, id);
+  metrics_->BuildSubmitted();
+  metrics_->Merged();
+  LS_LOG(INFO) << "build " << id << " shares the execution of build " << leader;
   return id;
 }
 
@@ -189,6 +272,49 @@ absl::StatusOr<BuildState> BuildCoordinator::Cancel(const std::string& build_id,
     ASSIGN_OR_RETURN(BuildRecord r, journal_->Get(build_id));
     return r.state;  // Already final.
   }
+  const std::string error = absl::StrCat(
+      "cancelled: ", reason.empty() ? "requested by client" : reason);
+  if (std::string leader = merges_.LeaderOf(build_id); !leader.empty()) {
+    // A merged submission: it alone leaves the shared execution.
+    merges_.Detach(build_id);
+    BuildRecord done = it->second;
+    done.state = longshore::v1::CANCELLED;
+    done.cancel_requested = true;
+    done.cancel_reason = reason;
+    done.error = error;
+    done.finished_ns = absl::ToUnixNanos(Now());
+    FinishLocked(std::move(done));
+    LS_LOG(INFO) << "build " << build_id << " left the execution of " << leader;
+    // Nobody wants the execution any more: stop it.
+    if (merges_.ViewCancelled(leader) && merges_.Followers(leader).empty()) {
+      RETURN_IF_ERROR(
+          CancelExecutionLocked(leader, merges_.ViewCancelReason(leader))
+              .status());
+    }
+    UpdateGaugesLocked();
+    return longshore::v1::CANCELLED;
+  }
+  if (!merges_.Followers(build_id).empty() &&
+      !merges_.ViewCancelled(build_id)) {
+    // Others share this execution: only this submission's view ends.
+    merges_.CancelView(build_id, reason);
+    BuildEvent finished;
+    finished.mutable_build_finished()->set_result(longshore::v1::CANCELLED);
+    absl::StatusOr<BuildEvent> stored = events_->Append(build_id, finished);
+    if (!stored.ok())
+      LS_LOG(ERROR) << "build " << build_id << ": " << stored.status();
+    LS_LOG(INFO) << "build " << build_id
+                 << " cancelled; its execution goes on for "
+                 << merges_.Followers(build_id).size() << " merged builds";
+    return longshore::v1::CANCELLED;
+  }
+  return CancelExecutionLocked(build_id, reason);
+}
+
+absl::StatusOr<BuildState> BuildCoordinator::CancelExecutionLocked(
+    const std::string& build_id, const std::string& reason) {
+  auto it = active_.find(build_id);
+  if (it == active_.end()) return longshore::v1::CANCELLED;
   BuildRecord& r = it->second;
   if (r.state == longshore::v1::QUEUED) {
     queue_.Remove(build_id);
@@ -228,8 +354,22 @@ absl::StatusOr<BuildRecord> BuildCoordinator::LookupLocked(
   return journal_->Get(build_id);
 }
 
-BuildInfo BuildCoordinator::ToBuildInfoLocked(const BuildRecord& r,
+BuildInfo BuildCoordinator::ToBuildInfoLocked(const BuildRecord& record,
                                               bool with_dockerfile) {
+  // A merged submission in flight shows its leader's execution; a leader
+  // whose own submission was cancelled shows that.
+  BuildRecord r = record;
+  if (!r.leader_id.empty()) {
+    if (auto leader = active_.find(r.leader_id);
+        leader != active_.end() && active_.contains(r.id)) {
+      r.state = leader->second.state;
+      r.attempt = leader->second.attempt;
+      r.worker_id = leader->second.worker_id;
+    }
+  } else if (merges_.ViewCancelled(r.id)) {
+    r.state = longshore::v1::CANCELLED;
+  }
+  const std::string& owner = r.leader_id.empty() ? r.id : r.leader_id;
   BuildInfo info;
   info.set_build_id(r.id);
   info.set_state(r.state);
@@ -244,7 +384,7 @@ BuildInfo BuildCoordinator::ToBuildInfoLocked(const BuildRecord& r,
   info.set_image_digest(r.image_digest);
   info.set_error(r.error);
   absl::StatusOr<std::vector<OutputRecord>> outputs =
-      journal_->ListOutputs(r.id);
+      journal_->ListOutputs(owner);
   if (outputs.ok()) {
     for (const OutputRecord& o : *outputs) {
       if (o.attempt == r.attempt) info.add_ready_outputs(o.index);
@@ -280,14 +420,22 @@ absl::StatusOr<std::vector<BuildInfo>> BuildCoordinator::ListBuilds(
   return out;
 }
 
-absl::Status BuildCoordinator::CheckOutputReady(const std::string& build_id,
-                                                int index) {
+absl::StatusOr<std::string> BuildCoordinator::CheckOutputReady(
+    const std::string& build_id, int index) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(BuildRecord r, LookupLocked(build_id));
+  // A merged submission's outputs are those of the execution it shared.
+  std::string owner = build_id;
+  int attempt = r.attempt;
+  if (!r.leader_id.empty()) {
+    owner = r.leader_id;
+    auto leader = active_.find(owner);
+    if (leader != active_.end()) attempt = leader->second.attempt;
+  }
   ASSIGN_OR_RETURN(std::vector<OutputRecord> outputs,
-                   journal_->ListOutputs(build_id));
+                   journal_->ListOutputs(owner));
   for (const OutputRecord& o : outputs) {
-    if (o.index == index && o.attempt == r.attempt) return absl::OkStatus();
+    if (o.index == index && o.attempt == attempt) return owner;
   }
   return absl::NotFoundError(absl::StrCat("build ", build_id, " has no output ",
                                           index, " (state ",
@@ -356,8 +504,8 @@ void BuildCoordinator::HandleWorkerMessage(uint64_t connection,
       if (message.heartbeat().warm_keys_updated()) {
         worker->warm_keys.clear();
         for (const std::string& key : message.heartbeat().warm_keys()) {
-          if (worker->warm_keys.size() >= 256) break;  // Bounded, whatever
-          worker->warm_keys.insert(key);               // a worker sends.
+          if (worker->warm_keys.size() >= 256) break;   // Bounded, whatever
+          worker->warm_keys.insert(AffinityHash(key));  // a worker sends.
         }
       }
       ReconcileLocked(worker, message.heartbeat());
@@ -751,7 +899,17 @@ void BuildCoordinator::FinishLocked(BuildRecord r) {
       it != active_.end() && it->second.state == longshore::v1::RUNNING) {
     CountRunningLocked(it->second, -1);
   }
-  absl::Status st = journal_->Update(r);
+  // A leader whose own submission was cancelled ends CANCELLED whatever its
+  // execution did for the followers.
+  const bool view_cancelled = merges_.ViewCancelled(r.id);
+  BuildRecord own = r;
+  if (view_cancelled) {
+    const std::string reason = merges_.ViewCancelReason(r.id);
+    own.state = longshore::v1::CANCELLED;
+    own.error = absl::StrCat("cancelled: ",
+                             reason.empty() ? "requested by client" : reason);
+  }
+  absl::Status st = journal_->Update(own);
   if (!st.ok()) {
     LS_LOG(ERROR) << "build " << r.id << ": " << st;
   }
@@ -773,8 +931,28 @@ void BuildCoordinator::FinishLocked(BuildRecord r) {
   f->set_image_digest(r.image_digest);
   for (const std::string& ref : r.result.references()) f->add_references(ref);
   f->set_duration_ms(absl::ToInt64Milliseconds(ran));
-  AppendEventLocked(r.id, finished);
-  metrics_->BuildFinished(r.state, ran);
+  AppendEventLocked(r.id, finished);  // Followers hear the end too.
+  metrics_->BuildFinished(own.state, ran);
+  // Merged submissions end as the execution they shared.
+  for (const std::string& id : merges_.EndExecution(r.id)) {
+    auto it = active_.find(id);
+    if (it == active_.end()) continue;
+    BuildRecord f = std::move(it->second);
+    f.state = r.state;
+    f.attempt = r.attempt;
+    f.worker_id = r.worker_id;
+    f.started_ns = r.started_ns;
+    f.finished_ns = r.finished_ns;
+    f.image_digest = r.image_digest;
+    f.error = r.error;
+    f.result = r.result;
+    if (absl::Status fs = journal_->Update(f); !fs.ok()) {
+      LS_LOG(ERROR) << "build " << id << ": " << fs;
+    }
+    metrics_->BuildFinished(f.state, ran);
+    active_.erase(it);
+  }
+  merges_.Detach(r.id);  // When r was itself a follower.
   secrets_.erase(r.id);
   orphans_.erase(r.id);
   active_.erase(r.id);
@@ -788,10 +966,15 @@ void BuildCoordinator::EmitQueuedLocked(const std::string& build_id) {
 
 void BuildCoordinator::AppendEventLocked(const std::string& build_id,
                                          const BuildEvent& event) {
-  absl::StatusOr<BuildEvent> stored = events_->Append(build_id, event);
-  if (!stored.ok()) {
-    LS_LOG(ERROR) << "build " << build_id
-                  << ": event lost: " << stored.status();
+  // A leader whose own submission was cancelled keeps executing for its
+  // followers only; every follower hears what its leader's execution says.
+  std::vector<std::string> streams = merges_.Followers(build_id);
+  if (!merges_.ViewCancelled(build_id)) streams.push_back(build_id);
+  for (const std::string& id : streams) {
+    absl::StatusOr<BuildEvent> stored = events_->Append(id, event);
+    if (!stored.ok()) {
+      LS_LOG(ERROR) << "build " << id << ": event lost: " << stored.status();
+    }
   }
 }
 

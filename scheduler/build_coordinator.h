@@ -25,6 +25,7 @@
 #include "scheduler/build_journal.h"
 #include "scheduler/build_queue.h"
 #include "scheduler/event_log.h"
+#include "scheduler/merged_builds.h"
 #include "scheduler/placement.h"
 #include "scheduler/scheduler_metrics.h"
 #include "scheduler/worker_registry.h"
@@ -84,8 +85,11 @@ class BuildCoordinator {
   // Newest first; specs without the Dockerfile bytes.
   absl::StatusOr<std::vector<longshore::v1::BuildInfo>> ListBuilds(
       const std::vector<longshore::v1::BuildState>& states, int limit);
-  // OK when output `index` of the build was uploaded by its current attempt.
-  absl::Status CheckOutputReady(const std::string& build_id, int index);
+  // The build whose stored output `index` serves `build_id` (itself, or the
+  // leader whose execution a merged submission shares), when that output was
+  // uploaded by the current attempt.
+  absl::StatusOr<std::string> CheckOutputReady(const std::string& build_id,
+                                               int index);
 
   // --- Workers --------------------------------------------------------------
   // Registers a worker's Connect stream, sends it Registered and then any
@@ -155,6 +159,15 @@ class BuildCoordinator {
   BuildRecord* CurrentLeaseLocked(const WorkerEntry& worker,
                                   const std::string& build_id, int attempt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Cancels the build's execution: at once when queued, through its worker
+  // when running.
+  absl::StatusOr<longshore::v1::BuildState> CancelExecutionLocked(
+      const std::string& build_id, const std::string& reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Submit of a build identical to `leader`'s, in flight: a follower.
+  absl::StatusOr<std::string> JoinLocked(const std::string& leader,
+                                         const longshore::v1::BuildSpec& spec)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes the final record, the closing events and metrics; forgets the build.
   void FinishLocked(BuildRecord record) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void EmitQueuedLocked(const std::string& build_id)
@@ -220,6 +233,7 @@ class BuildCoordinator {
   absl::flat_hash_map<std::string, std::vector<longshore::v1::Secret>> secrets_
       ABSL_GUARDED_BY(mu_);
   BuildQueue queue_ ABSL_GUARDED_BY(mu_);
+  MergedBuilds merges_ ABSL_GUARDED_BY(mu_);
   // When each submitter last had a build leased (a counter, memory only), for
   // Placement's tie-break between equally loaded submitters.
   absl::flat_hash_map<std::string, int64_t> last_served_ ABSL_GUARDED_BY(mu_);

@@ -1,10 +1,12 @@
 #include "scheduler/build_coordinator.h"
 
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "common/file_util.h"
+#include "common/sha256.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 
@@ -91,11 +93,24 @@ class CoordinatorTest : public ::testing::Test {
     Open();
   }
 
+  // A build of its own: specs differ (a build arg), so none is merged.
   std::string Submit(const std::string& submitter = "ci") {
+    longshore::v1::BuildSpec spec = Spec(submitter);
+    auto* arg = spec.add_build_args();
+    arg->set_key("N");
+    arg->set_value(std::to_string(++submitted_));
+    auto id = coordinator_->Submit(spec);
+    EXPECT_TRUE(id.ok()) << id.status();
+    return *id;
+  }
+  longshore::v1::BuildSpec Spec(const std::string& submitter = "ci") {
     longshore::v1::BuildSpec spec;
     spec.set_dockerfile("FROM scratch\n");
     spec.set_submitter(submitter);
     spec.add_outputs()->set_type(longshore::v1::OutputSpec::OCI);
+    return spec;
+  }
+  std::string SubmitSpec(const longshore::v1::BuildSpec& spec) {
     auto id = coordinator_->Submit(spec);
     EXPECT_TRUE(id.ok()) << id.status();
     return *id;
@@ -140,6 +155,7 @@ class CoordinatorTest : public ::testing::Test {
   // Orphaned builds are queued again at the next ExpireLeases unless a test
   // gives their workers time to come back.
   absl::Duration reattach_grace_ = absl::ZeroDuration();
+  int submitted_ = 0;
   std::string dir_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<SchedulerMetrics> metrics_;
@@ -450,6 +466,90 @@ TEST_F(CoordinatorTest, HeartbeatsReconcileLeasesBothWays) {
   }
   EXPECT_TRUE(told);
   EXPECT_EQ(Record(a).state, longshore::v1::RUNNING);
+}
+
+TEST_F(CoordinatorTest, IdenticalSubmissionsShareOneExecution) {
+  longshore::v1::BuildSpec spec = Spec();
+  spec.mutable_outputs(0)->set_dest("/ci/job-1/out.tar");
+  std::string a = SubmitSpec(spec);
+  spec.mutable_outputs(0)->set_dest("/ci/job-2/out.tar");  // Client-side only.
+  std::string b = SubmitSpec(spec);
+  ASSERT_NE(a, b);
+  // Another submitter, or another secret, is another execution.
+  std::string other = SubmitSpec(Spec("someone-else"));
+  longshore::v1::BuildSpec with_secret = Spec();
+  auto* secret = with_secret.add_secrets();
+  secret->set_id("token");
+  secret->set_value("one");
+  std::string s1 = SubmitSpec(with_secret);
+  with_secret.mutable_secrets(0)->set_value("two");
+  std::string s2 = SubmitSpec(with_secret);
+
+  auto [conn, ch] = Connect("w1", 8);
+  std::set<std::string> leased;
+  for (const auto& asg : ch->assignments()) leased.insert(asg.build_id());
+  EXPECT_EQ(leased, (std::set<std::string>{a, other, s1, s2}));
+  EXPECT_EQ(coordinator_->GetBuild(b)->state(), longshore::v1::RUNNING);
+  EXPECT_EQ(coordinator_->GetBuild(b)->worker_id(), "w1");
+
+  // The execution's events and its end reach both; outputs are shared.
+  longshore::v1::WorkerMessage log;
+  log.mutable_event()->set_build_id(a);
+  log.mutable_event()->set_attempt(1);
+  log.mutable_event()->mutable_event()->mutable_log()->set_data("step output");
+  coordinator_->HandleWorkerMessage(conn, log);
+  auto tmp = blobs_->NewOutputWriter(a);
+  ASSERT_TRUE(tmp.ok()) << tmp.status();
+  ASSERT_TRUE((*tmp)->Append("layout").ok());
+  ASSERT_TRUE(
+      coordinator_->CommitOutput(a, 1, 0, Sha256Digest("layout"), tmp->get())
+          .ok());
+  SendResult(conn, a, 1, longshore::v1::SUCCEEDED);
+  for (const std::string& id : {a, b}) {
+    SCOPED_TRACE(id);
+    EXPECT_EQ(Record(id).state, longshore::v1::SUCCEEDED);
+    auto evs = Events(id);
+    ASSERT_FALSE(evs.empty());
+    EXPECT_TRUE(evs.back().has_build_finished());
+    bool saw_log = false;
+    for (const auto& ev : evs) {
+      saw_log = saw_log || (ev.has_log() && ev.log().data() == "step output");
+    }
+    EXPECT_TRUE(saw_log);
+    auto owner = coordinator_->CheckOutputReady(id, 0);
+    ASSERT_TRUE(owner.ok()) << owner.status();
+    EXPECT_EQ(*owner, a);
+  }
+}
+
+TEST_F(CoordinatorTest, CancellingOneMergedSubmissionDetachesOnlyIt) {
+  std::string a = SubmitSpec(Spec());
+  std::string b = SubmitSpec(Spec());
+  std::string c = SubmitSpec(Spec());
+  auto [conn, ch] = Connect("w1", 1);
+  ASSERT_EQ(ch->assignments().size(), 1u);
+  // A follower leaves: the execution goes on.
+  ASSERT_EQ(*coordinator_->Cancel(b, "not needed"), longshore::v1::CANCELLED);
+  EXPECT_EQ(Record(b).state, longshore::v1::CANCELLED);
+  for (const auto& m : ch->sent()) EXPECT_FALSE(m.has_cancel());
+  // The leader's own submitter cancels: its view ends, the execution goes
+  // on for c.
+  ASSERT_EQ(*coordinator_->Cancel(a, "superseded"), longshore::v1::CANCELLED);
+  EXPECT_EQ(coordinator_->GetBuild(a)->state(), longshore::v1::CANCELLED);
+  EXPECT_TRUE(Events(a).back().has_build_finished());
+  for (const auto& m : ch->sent()) EXPECT_FALSE(m.has_cancel());
+  SendResult(conn, a, 1, longshore::v1::SUCCEEDED);
+  EXPECT_EQ(Record(c).state, longshore::v1::SUCCEEDED);
+  EXPECT_EQ(Record(a).state, longshore::v1::CANCELLED);
+  EXPECT_EQ(Record(a).error, "cancelled: superseded");
+  // When the last one leaves, the execution is stopped.
+  std::string d = SubmitSpec(Spec("team"));
+  std::string e = SubmitSpec(Spec("team"));
+  ASSERT_EQ(ch->assignments().size(), 2u);
+  ASSERT_TRUE(coordinator_->Cancel(d, "").ok());
+  ASSERT_TRUE(coordinator_->Cancel(e, "").ok());
+  ASSERT_TRUE(ch->sent().back().has_cancel());
+  EXPECT_EQ(ch->sent().back().cancel().build_id(), d);
 }
 
 TEST_F(CoordinatorTest, RejectsBadRegistrations) {

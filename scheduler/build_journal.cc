@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -114,7 +115,7 @@ class ResetOnExit {
 #define LONGSHORE_BUILD_COLUMNS                                           \
   "id, spec, state, attempt, worker, cancel_requested, cancel_reason, "   \
   "created_ns, queued_ns, started_ns, finished_ns, image_digest, error, " \
-  "result, ord"
+  "result, ord, leader"
 constexpr char kBuildColumns[] = LONGSHORE_BUILD_COLUMNS;
 
 absl::StatusOr<BuildRecord> ReadBuildRow(Statement& s) {
@@ -140,6 +141,7 @@ absl::StatusOr<BuildRecord> ReadBuildRow(Statement& s) {
                                " does not parse");
   }
   r.order = s.Int(14);
+  r.leader_id = s.Text(15);
   return r;
 }
 
@@ -175,6 +177,7 @@ void BindBuild(Statement& s, const BuildRecord& r, int first, bool with_spec) {
   s.Bind(first + 11, r.image_digest);
   s.Bind(first + 12, r.error);
   s.BindBlob(first + 13, r.result.SerializeAsString());
+  s.Bind(first + 14, r.leader_id);
 }
 
 }  // namespace
@@ -301,6 +304,12 @@ absl::Status BuildJournal::Init() {
            "  image_digest TEXT NOT NULL DEFAULT '',"
            "  error TEXT NOT NULL DEFAULT '',"
            "  result BLOB NOT NULL DEFAULT x'')"));
+  // Journals from before merged submissions lack the column.
+  if (absl::Status st = Exec("ALTER TABLE builds ADD COLUMN leader TEXT NOT "
+                             "NULL DEFAULT ''");
+      !st.ok() && !absl::StrContains(st.message(), "duplicate column")) {
+    return st;
+  }
   RETURN_IF_ERROR(
       Exec("CREATE INDEX IF NOT EXISTS builds_by_state ON builds(state, ord)"));
   RETURN_IF_ERROR(
@@ -329,9 +338,9 @@ absl::Status BuildJournal::Insert(BuildRecord* record) {
       Statement * stmt,
       Prepared("INSERT INTO builds (id, spec, state, attempt, worker, "
                "cancel_requested, cancel_reason, created_ns, queued_ns, "
-               "started_ns, finished_ns, image_digest, error, result) "
+               "started_ns, finished_ns, image_digest, error, result, leader) "
                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-               "?13, ?14)"));
+               "?13, ?14, ?15)"));
   ResetOnExit reset(stmt);
   Statement& s = *stmt;
   BindBuild(s, *record, 1, /*with_spec=*/true);
@@ -351,7 +360,8 @@ absl::Status BuildJournal::Update(const BuildRecord& record) {
       Prepared("UPDATE builds SET state=?3, attempt=?4, worker=?5, "
                "cancel_requested=?6, cancel_reason=?7, created_ns=?8, "
                "queued_ns=?9, started_ns=?10, finished_ns=?11, "
-               "image_digest=?12, error=?13, result=?14 WHERE id=?1"));
+               "image_digest=?12, error=?13, result=?14, leader=?15 "
+               "WHERE id=?1"));
   ResetOnExit reset(stmt);
   Statement& s = *stmt;
   BindBuild(s, record, 1, /*with_spec=*/false);

@@ -49,9 +49,13 @@ struct BuildRecord {
   longshore::v1::BuildResult result;
   // Submission order, assigned by Insert; the queue is FIFO over it.
   int64_t order = 0;
-  // In memory only: dockerfile::AffinityKeys of the spec, computed while the
-  // Dockerfile is at hand (placement prefers workers warm for them).
-  std::vector<std::string> affinity;
+  // A merged submission: the build whose execution this one shares (same
+  // submitter and inputs); empty for a build that runs itself.
+  std::string leader_id;
+  // In memory only: dockerfile::AffinityKeys of the spec, hashed
+  // (AffinityHash), computed while the Dockerfile is at hand (placement
+  // prefers workers warm for them).
+  std::vector<uint64_t> affinity;
 };
 
 // An output file a worker uploaded for one attempt of a build.

@@ -28,8 +28,9 @@ struct QueuedBuild {
   // BuildSpec.worker_labels as "k=v" strings, sorted: a worker must have
   // them all.
   std::vector<std::string> labels;
-  // dockerfile::AffinityKeys of the build: which workers are warm for it.
-  std::vector<std::string> affinity;
+  // dockerfile::AffinityKeys of the build, hashed (AffinityHash): which
+  // workers are warm for it. The Dockerfile's key first.
+  std::vector<uint64_t> affinity;
 };
 
 class BuildQueue {

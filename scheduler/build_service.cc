@@ -217,11 +217,11 @@ grpc::Status BuildServiceImpl::ListBuilds(
 grpc::Status BuildServiceImpl::FetchOutput(
     grpc::ServerContext*, const longshore::v1::FetchOutputRequest* request,
     grpc::ServerWriter<longshore::v1::OutputChunk>* writer) {
-  absl::Status ready = coordinator_->CheckOutputReady(request->build_id(),
-                                                      request->output_index());
-  if (!ready.ok()) return ToGrpcStatus(ready);
+  absl::StatusOr<std::string> owner = coordinator_->CheckOutputReady(
+      request->build_id(), request->output_index());
+  if (!owner.ok()) return ToGrpcStatus(owner.status());
   absl::StatusOr<UniqueFd> fd =
-      blobs_->OpenOutput(request->build_id(), request->output_index());
+      blobs_->OpenOutput(*owner, request->output_index());
   if (!fd.ok()) return ToGrpcStatus(fd.status());
   return ToGrpcStatus(
       StreamFile(fd->get(),

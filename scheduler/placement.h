@@ -21,6 +21,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
+#include "absl/strings/string_view.h"
 #include "scheduler/build_queue.h"
 
 namespace longshore::scheduler {
@@ -36,9 +38,15 @@ struct WorkerCapacity {
   // Its labels as "k=v" strings (any order).
   std::vector<std::string> labels;
   int slots = 0;  // All its slots (free_slots of them free).
-  // Affinity keys of what it built recently (null: none known).
-  const absl::flat_hash_set<std::string>* warm = nullptr;
+  // Affinity keys of what it built recently, hashed (null: none known).
+  const absl::flat_hash_set<uint64_t>* warm = nullptr;
 };
+
+// An affinity key as placement compares it: 8 bytes instead of ~80, so a
+// queue of 100k builds stays small. Stable within one process only.
+inline uint64_t AffinityHash(absl::string_view key) {
+  return absl::Hash<absl::string_view>{}(key);
+}
 
 struct PlacementDecision {
   std::string build_id;

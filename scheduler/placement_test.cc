@@ -172,9 +172,11 @@ TEST(PlacementTest, BuildsGoToWorkersWithEveryLabelTheyRequire) {
 TEST(PlacementTest, PrefersAWarmWorkerButNeverWaitsForOne) {
   Placement p;
   std::vector<QueuedBuild> queue = Submitted({{"rebuild", "a"}});
-  queue[0].affinity = {"dockerfile:sha256:x", "from:base"};
-  absl::flat_hash_set<std::string> built_it = {"dockerfile:sha256:x"};
-  absl::flat_hash_set<std::string> pulled_base = {"from:base"};
+  queue[0].affinity = {AffinityHash("dockerfile:sha256:x"),
+                       AffinityHash("from:base")};
+  absl::flat_hash_set<uint64_t> built_it = {
+      AffinityHash("dockerfile:sha256:x")};
+  absl::flat_hash_set<uint64_t> pulled_base = {AffinityHash("from:base")};
   WorkerCapacity cold{"cold", 4, true};
   cold.slots = 4;
   WorkerCapacity base{"base", 2, true};

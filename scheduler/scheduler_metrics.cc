@@ -98,6 +98,12 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
                             "leases, fixed: lease_not_running (queued "
                             "again), unleased_build_stopped.")
                       .Register(registry)),
+      merged_(prometheus::BuildCounter()
+                  .Name("longshore_scheduler_builds_merged_total")
+                  .Help("Submissions that shared the execution of an "
+                        "identical one (same submitter and inputs) in flight.")
+                  .Register(registry)
+                  .Add({})),
       placements_(prometheus::BuildCounter()
                       .Name("longshore_scheduler_placements_total")
                       .Help("Leases by why the worker was chosen: dockerfile "

@@ -52,6 +52,8 @@ class SchedulerMetrics {
   void Placed(const std::string& reason) {
     placements_.Add({{"reason", reason}}).Increment();
   }
+  // A submission that joined an identical one in flight.
+  void Merged() { merged_.Increment(); }
   // A running build whose worker reconnected holding it.
   void Reattached() { reattached_.Increment(); }
   void ContextBytesReceived(int64_t bytes) {
@@ -74,13 +76,14 @@ class SchedulerMetrics {
   prometheus::Histogram& queue_wait_;
   prometheus::Counter& lease_expirations_;
   prometheus::Family<prometheus::Counter>& requeues_;
-  prometheus::Counter& reattached_;
+  prometheus::Family<prometheus::Counter>& reconciled_;
+  prometheus::Counter& merged_;
   prometheus::Family<prometheus::Counter>& placements_;
+  prometheus::Counter& reattached_;
   prometheus::Family<prometheus::Gauge>& slots_;
   prometheus::Gauge& slots_busy_;
   prometheus::Gauge& slots_free_;
   prometheus::Histogram& journal_commit_;
-  prometheus::Family<prometheus::Counter>& reconciled_;
   prometheus::Counter& context_bytes_received_;
 };
 

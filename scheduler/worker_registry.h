@@ -45,7 +45,7 @@ struct WorkerEntry {
   // Build id -> attempt, for every build leased to this worker.
   std::map<std::string, int> leases;
   // Affinity keys of its recent builds, from its heartbeats.
-  absl::flat_hash_set<std::string> warm_keys;
+  absl::flat_hash_set<uint64_t> warm_keys;  // AffinityHash of each
 
   int free_slots() const { return slots - static_cast<int>(leases.size()); }
 };

@@ -17,9 +17,11 @@ DOCKERFILE
 
 queued() { "$LONGSHORE" builds | awk '$2 == "queued"' | wc -l; }
 # submit NAME SUBMITTER: a build in the background (it waits in the queue).
+# Each has a build arg of its own: identical submissions would share one
+# execution instead of taking a place each.
 bg=()
 submit() {
-  LONGSHORE_SUBMITTER=$2 "$LONGSHORE" build --progress=plain "$ctx" \
+  LONGSHORE_SUBMITTER=$2 "$LONGSHORE" build --progress=plain --build-arg "NAME=$1" "$ctx" \
     >"$FARM_DIR/$1.out" 2>&1 &
   bg+=($!)
 }
@@ -34,7 +36,7 @@ submit a2 team-a; wait_queued 2
 
 # A third from team-a is over its share.
 rc=0
-LONGSHORE_SUBMITTER=team-a "$LONGSHORE" build --progress=plain "$ctx" \
+LONGSHORE_SUBMITTER=team-a "$LONGSHORE" build --progress=plain --build-arg NAME=a3 "$ctx" \
   >"$FARM_DIR/a3.out" 2>&1 || rc=$?
 [[ $rc -ne 0 ]] || fail "a third team-a build was accepted past --max-queued-per-submitter 2"
 grep -q 'RESOURCE_EXHAUSTED\|resource exhausted\|has 2 builds queued' "$FARM_DIR/a3.out" ||
@@ -46,7 +48,7 @@ grep -q 'submitter "team-a" has 2 builds queued and the limit per submitter is 2
 submit b1 team-b; wait_queued 3
 # ...until the queue as a whole is full.
 rc=0
-LONGSHORE_SUBMITTER=team-c "$LONGSHORE" build --progress=plain "$ctx" \
+LONGSHORE_SUBMITTER=team-c "$LONGSHORE" build --progress=plain --build-arg NAME=c1 "$ctx" \
   >"$FARM_DIR/c1.out" 2>&1 || rc=$?
 [[ $rc -ne 0 ]] || fail "a build was accepted past --max-queued 3"
 grep -q '3 builds are queued and the limit is 3 (--max-queued)' "$FARM_DIR/c1.out" ||
