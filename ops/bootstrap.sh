@@ -20,7 +20,7 @@ PACKAGES=(
   pigz zstd jq curl ca-certificates openssl util-linux iproute2 procps git
   # The tutorial and the buildah benchmark: a Debian Python base made with
   # debootstrap, run with podman, compared against buildah (both through runc).
-  debootstrap podman buildah runc fuse-overlayfs
+  debootstrap podman buildah runc
 )
 
 TEST_USER="${LONGSHORE_TEST_USER:-longshore}"
