@@ -36,8 +36,9 @@ trap 'rc=$?; podman_cleanup; (exit $rc); farm_cleanup' EXIT
 
 registry_start
 farm_start_scheduler
-farm_start_worker w1 --cache-repo "$REGISTRY/cache/layers"
-farm_start_worker w2 --cache-repo "$REGISTRY/cache/layers"
+# Steps get no network: pip3 must find Flask in the base, not on PyPI.
+farm_start_worker w1 --cache-repo "$REGISTRY/cache/layers" --network-default none
+farm_start_worker w2 --cache-repo "$REGISTRY/cache/layers" --network-default none
 
 example="${TEST_SRCDIR}/${TEST_WORKSPACE}/examples/hello-world-flask"
 [[ -f "$example/Dockerfile" ]] || fail "examples/hello-world-flask is not in the test's data"
