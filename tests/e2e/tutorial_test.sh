@@ -88,6 +88,9 @@ ARGS=(--build-arg "BASE=$BASE" --build-arg INSTALL_PROCPS=0)
 build app "${ARGS[@]}" -t "$IMAGE" --push --iidfile "$FARM_DIR/app.iid" "$app"
 grep -q "Requirement already satisfied: Flask==2.2.2" "$FARM_DIR/app.log" ||
   { cat "$FARM_DIR/app.log" >&2; fail "pip3 did not find Flask 2.2.2 in the base"; }
+# The base is shown by the name the build arg gave it, as BuildKit shows it.
+grep -q "^#1 \[1/6\] FROM $BASE\$" "$FARM_DIR/app.log" ||
+  { cat "$FARM_DIR/app.log" >&2; fail "the FROM step does not name $BASE"; }
 
 # 3. podman pulls what was pushed and runs it; GET / greets with its host name.
 "${PODMAN[@]}" pull -q --tls-verify=false "$IMAGE" >"$FARM_DIR/pull.log" 2>&1 ||
