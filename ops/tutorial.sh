@@ -13,6 +13,14 @@ REPO=$PWD
 BAZEL_BIN=$(bazel info bazel-bin 2>/dev/null)
 APP_PORT=${LONGSHORE_TUTORIAL_PORT:-8000}
 BASE_TAR=${LONGSHORE_PYTHON_BASE:-/var/cache/longshore/python-base.tar}
+# The Dockerfile's `apt-get install procps` runs when the Debian mirror answers
+# (RUN steps reach it through slirp4netns); LONGSHORE_TUTORIAL_PROCPS=0|1 decides.
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+if [[ -z ${LONGSHORE_TUTORIAL_PROCPS:-} ]]; then
+  LONGSHORE_TUTORIAL_PROCPS=0
+  curl -sfI --max-time 5 "$MIRROR/dists/bookworm/Release" >/dev/null && LONGSHORE_TUTORIAL_PROCPS=1
+fi
+INSTALL_PROCPS=$LONGSHORE_TUTORIAL_PROCPS
 
 # The farm helpers the end-to-end tests use: free ports, scheduler, workers as
 # the unprivileged user, and a cleanup that stops every process it started.
@@ -65,7 +73,7 @@ echo "longshore build -t $BASE --push $FARM_DIR/base"
 app="$FARM_DIR/hello-world-flask"
 cp -r examples/hello-world-flask "$app"
 IMAGE="$REGISTRY/hello-flask:1"
-ARGS=(--build-arg "BASE=$BASE" --build-arg INSTALL_PROCPS=0)
+ARGS=(--build-arg "BASE=$BASE" --build-arg "INSTALL_PROCPS=$INSTALL_PROCPS")
 say "longshore build ${ARGS[*]} -t $IMAGE --push hello-world-flask"
 cat "$app/Dockerfile"
 echo
@@ -86,6 +94,10 @@ done
 [[ -n $greeting ]] || { "${PODMAN[@]}" logs "$cid"; fail "the app did not answer"; }
 echo "$greeting"
 echo "(the container's host name is $("${PODMAN[@]}" inspect --format '{{.Config.Hostname}}' "$cid"))"
+if [[ $INSTALL_PROCPS == 1 ]]; then
+  say "podman exec ${cid:0:12} ps -ef (procps, from the apt-get step)"
+  "${PODMAN[@]}" exec "$cid" ps -ef
+fi
 
 summary() { # the step lines and their outcome, from a plain progress log
   grep -E '^#[0-9]+ (\[|CACHED|DONE)' "$1" | sed 's/^/    /'
