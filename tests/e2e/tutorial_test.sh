@@ -13,7 +13,7 @@ source "${TEST_SRCDIR}/${TEST_WORKSPACE}/tests/lib/registry.sh"
 
 BASE_TAR=${LONGSHORE_PYTHON_BASE:-/var/cache/longshore/python-base.tar}
 [[ -s "$BASE_TAR" ]] || fail "the Python base rootfs $BASE_TAR is missing: make it with" \
-  "'sudo examples/hello-world-flask/base/make-base.sh' (ops/bootstrap.sh runs it; it needs a Debian mirror)"
+  "'sudo examples/hello-world-flask/base/make-base.sh $BASE_TAR' (ops/bootstrap.sh runs it; it needs a Debian mirror)"
 
 farm_init
 need podman
