@@ -51,6 +51,15 @@ debootstrap --variant=minbase --include="$PACKAGES" "$SUITE" "$root" "$mirror" \
 # PEP 668 marker), so `pip3 install -r requirements.txt` finds the pinned Flask
 # already satisfied by Debian's python3-flask without reaching PyPI.
 rm -f "$root"/usr/lib/python3*/EXTERNALLY-MANAGED
+# The suite's date from its Release file (before apt's lists go): the mtime
+# every file made during this run is clamped to, so two runs against the same
+# mirror state give the same dates.
+release=$(ls "$root"/var/lib/apt/lists/*_InRelease "$root"/var/lib/apt/lists/*_Release 2>/dev/null | head -n 1 || true)
+epoch=""
+if [[ -n "$release" ]]; then
+  epoch=$(date -d "$(sed -n 's/^Date: //p' "$release" | head -n 1)" +%s 2>/dev/null || true)
+fi
+epoch=${epoch:-$(stat -c %Y "$root/var/lib/dpkg/status")}
 # What an image does not carry: device nodes (the runtime makes /dev), package
 # downloads and indexes, logs and caches of this run.
 find "$root/dev" -mindepth 1 -delete
@@ -63,8 +72,7 @@ rm -f "$root/etc/resolv.conf"
 rm -f "$root"/var/lib/dpkg/*-old "$root"/var/cache/debconf/*-old
 
 # A reproducible tar: sorted names, numeric owners, mtimes clamped to the
-# newest package's date, no atime/ctime.
-epoch=$(stat -c %Y "$root/var/lib/dpkg/status")
+# suite's date, no atime/ctime.
 mkdir -p "$(dirname "$OUT")"
 tar -C "$root" --sort=name --numeric-owner --format=pax \
   --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
