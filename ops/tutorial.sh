@@ -77,7 +77,8 @@ ARGS=(--build-arg "BASE=$BASE" --build-arg "INSTALL_PROCPS=$INSTALL_PROCPS")
 say "longshore build ${ARGS[*]} -t $IMAGE --push hello-world-flask"
 cat "$app/Dockerfile"
 echo
-"$LONGSHORE" build --progress=plain "${ARGS[@]}" -t "$IMAGE" --push "$app"
+"$LONGSHORE" build --progress=plain "${ARGS[@]}" -t "$IMAGE" --push "$app" 2>&1 |
+  tee "$FARM_DIR/app.log"
 
 say "podman pull $IMAGE; podman run -d -p $APP_PORT:5000 $IMAGE"
 "${PODMAN[@]}" pull -q --tls-verify=false "$IMAGE"
@@ -99,11 +100,14 @@ if [[ $INSTALL_PROCPS == 1 ]]; then
   "${PODMAN[@]}" exec "$cid" ps -ef
 fi
 
-summary() { # the step lines and their outcome, from a plain progress log
-  grep -E '^#[0-9]+ (\[|CACHED|DONE)' "$1" | sed 's/^/    /'
+summary() { # the worker, the step lines and their outcome, from a plain progress log
+  grep -E '^#0 building|^#[0-9]+ (\[|CACHED|DONE)' "$1" | sed 's/^/    /'
 }
 
-say "edit app.py and build again: every step up to COPY . . is CACHED"
+say "edit app.py and build again, on the other worker: every step up to COPY . . is CACHED"
+# The first build's worker is drained: the rebuild reads the shared cache.
+first=$(sed -n 's/^#0 building on worker //p' "$FARM_DIR/app.log")
+"$LONGSHORE" drain "$first" >/dev/null
 echo "# edited" >>"$app/app.py"
 "$LONGSHORE" build --progress=plain "${ARGS[@]}" -t "$REGISTRY/hello-flask:2" --push "$app" \
   2>"$FARM_DIR/edit-app.log"

@@ -85,7 +85,10 @@ cp -rL "$example" "$app"
 chmod -R u+w "$app"
 IMAGE="$REGISTRY/hello-flask:1"
 ARGS=(--build-arg "BASE=$BASE" --build-arg INSTALL_PROCPS=0)
+"$LONGSHORE" drain w2 >/dev/null
 build app "${ARGS[@]}" -t "$IMAGE" --push --iidfile "$FARM_DIR/app.iid" "$app"
+grep -q 'building on worker w1' "$FARM_DIR/app.log" || fail "the app build did not go to w1"
+"$LONGSHORE" undrain w2 >/dev/null
 grep -q "Requirement already satisfied: Flask==2.2.2" "$FARM_DIR/app.log" ||
   { cat "$FARM_DIR/app.log" >&2; fail "pip3 did not find Flask 2.2.2 in the base"; }
 # The base is shown by the name the build arg gave it, as BuildKit shows it.
@@ -113,9 +116,12 @@ hostname=$("${PODMAN[@]}" inspect --format '{{.Config.Hostname}}' "$cid")
 echo "container $hostname answered: $greeting"
 "${PODMAN[@]}" rm -f -t 0 "$cid" >/dev/null
 
-# 4. An edit of app.py: every step up to COPY . . comes from the cache.
+# 4. An edit of app.py: every step up to COPY . . comes from the cache, on
+# the other worker too (w1 built the app; w2 reads the shared cache repository).
+"$LONGSHORE" drain w1 >/dev/null
 echo "# edited" >>"$app/app.py"
 build edit-app "${ARGS[@]}" -t "$REGISTRY/hello-flask:2" --push "$app"
+grep -q 'building on worker w2' "$FARM_DIR/edit-app.log" || fail "the edit-app build did not go to w2"
 for step in "RUN if" "WORKDIR /app" "COPY requirements.txt" "RUN pip3 install"; do
   expect_step "$FARM_DIR/edit-app.log" "$step" CACHED
 done
