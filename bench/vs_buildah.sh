@@ -27,7 +27,7 @@
 #   bench/vs_buildah.sh [--runs N] [--context-runs M] [--buildah-driver overlay|vfs]
 #                       [--only small|tutorial|big|context]
 #
-# N defaults to 5, M (the 20,000-file case, about 20 s a run per tool) to 3.
+# N defaults to 5, M (the 20,000-file case, 20-35 s a run per tool) to 3.
 # Binaries come from `bazel info bazel-bin` (build //... first). Run as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -66,8 +66,9 @@ done
 LONGSHORE="$FARM_DIR/bin/longshore"
 
 # buildah: its own storage under the bench dir. chroot isolation runs steps
-# without an OCI runtime; runc is named for anything that wants one (crun
-# refuses this machine's cgroups).
+# without an OCI runtime, so crun's refusal of this machine's cgroup layout
+# does not matter here (oci isolation would need `--runtime /usr/sbin/runc`);
+# buildah needs no other flag on these machines.
 BUILDAH=(buildah --root "$FARM_DIR/buildah/root" --runroot "$FARM_DIR/buildah/run"
   --storage-driver "$DRIVER")
 buildah_reset() {
