@@ -1,10 +1,11 @@
-# Longshore's two entry points on a fresh Debian 12 machine (run as root):
+# Longshore's entry points on a fresh Debian 12 machine (run as root):
 #   make demo   installs, builds, and runs a scheduler, a worker and one build end to end
+#   make tutorial  the hello-world-flask tutorial on a farm, run by podman
 #   make test   installs, builds, and runs the whole test suite
 BAZEL ?= bazel
 BAZEL_FLAGS ?=
 
-.PHONY: all bootstrap build demo test format check-format clean
+.PHONY: all bootstrap build demo tutorial test format check-format clean
 
 all: build
 
@@ -16,6 +17,11 @@ build: bootstrap
 
 demo: build
 	./ops/demo.sh
+
+# The hello-world-flask tutorial on a farm: base and app built and pushed to a
+# local registry, the app run by podman, and the layer cache's lesson.
+tutorial: build
+	./ops/tutorial.sh
 
 # Runs every Bazel test, then the formatting check; the summary of both goes to
 # bazel-testlogs and .test-summary for .ci/run.

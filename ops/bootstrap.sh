@@ -18,6 +18,9 @@ PACKAGES=(
   # real OCI tools to check what Longshore produces, Prometheus, bench peers.
   busybox-static docker-registry skopeo umoci prometheus bubblewrap
   pigz zstd jq curl ca-certificates openssl util-linux iproute2 procps git
+  # The tutorial and the buildah benchmark: a Debian Python base made with
+  # debootstrap, run with podman, compared against buildah (both through runc).
+  debootstrap podman buildah runc
 )
 
 TEST_USER="${LONGSHORE_TEST_USER:-longshore}"
@@ -65,3 +68,7 @@ done
 if [[ -c /dev/net/tun ]] && [[ $(stat -c %a /dev/net/tun) != 666 ]]; then
   chmod 0666 /dev/net/tun
 fi
+
+# The Python base of the hello-world-flask tutorial (make tutorial, and
+# tests/e2e/tutorial_test.sh): debootstrap from the Debian mirror, once.
+"$(dirname "$0")/../examples/hello-world-flask/base/make-base.sh" >/dev/null

@@ -306,6 +306,11 @@ class BuildRun {
     }
     ref.set_total(total_);
     ref.set_instruction(n.original);
+    // As BuildKit, a base image by the name it resolved to: `FROM ${BASE}`
+    // with --build-arg BASE=reg/py:3.11 reads `FROM reg/py:3.11`.
+    if (&n == st.from && st.base.kind == dockerfile::BaseRef::kImage) {
+      ref.set_instruction(absl::StrCat("FROM ", st.base.image));
+    }
     ref.set_line(n.start_line);
     return ref;
   }
