@@ -188,7 +188,7 @@ absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
   // Submit returns.
   RETURN_IF_ERROR(CheckAdmissionLocked(spec));
   BuildJournal::Batch batch(journal_);
-  const std::string key = MergedBuilds::Key(spec);
+  const absl::uint128 key = MergedBuilds::Key(spec);
   if (std::string leader = merges_.Leader(key);
       !leader.empty() && active_.contains(leader)) {
     return JoinLocked(leader, spec);
@@ -212,6 +212,7 @@ absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
   if (spec.secrets_size() > 0) {
     secrets_[id].assign(spec.secrets().begin(), spec.secrets().end());
   }
+  r.merge_key = key;
   active_[id] = std::move(r);
   merges_.StartExecution(key, id);
   metrics_->BuildSubmitted();
@@ -297,7 +298,7 @@ absl::StatusOr<BuildState> BuildCoordinator::Cancel(const std::string& build_id,
   if (!merges_.Followers(build_id).empty() &&
       !merges_.ViewCancelled(build_id)) {
     // Others share this execution: only this submission's view ends.
-    merges_.CancelView(build_id, reason);
+    merges_.CancelView(build_id, it->second.merge_key, reason);
     BuildEvent finished;
     finished.mutable_build_finished()->set_result(longshore::v1::CANCELLED);
     absl::StatusOr<BuildEvent> stored = events_->Append(build_id, finished);
@@ -934,7 +935,7 @@ void BuildCoordinator::FinishLocked(BuildRecord r) {
   AppendEventLocked(r.id, finished);  // Followers hear the end too.
   metrics_->BuildFinished(own.state, ran);
   // Merged submissions end as the execution they shared.
-  for (const std::string& id : merges_.EndExecution(r.id)) {
+  for (const std::string& id : merges_.EndExecution(r.id, r.merge_key)) {
     auto it = active_.find(id);
     if (it == active_.end()) continue;
     BuildRecord f = std::move(it->second);

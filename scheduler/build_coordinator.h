@@ -15,6 +15,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -223,7 +224,8 @@ class BuildCoordinator {
   // QUEUED and RUNNING builds; finished ones live only in the journal. Their
   // specs are kept without the Dockerfile (read back from the journal when a
   // lease or GetBuild needs it), so a queue of 100k builds stays small.
-  absl::flat_hash_map<std::string, BuildRecord> active_ ABSL_GUARDED_BY(mu_);
+  // (A node map: records are large, and their slots not wasted at growth.)
+  absl::node_hash_map<std::string, BuildRecord> active_ ABSL_GUARDED_BY(mu_);
   // RUNNING builds, in all and per submitter, kept up to date as builds move
   // in and out of RUNNING (placement's shares and the gauges read them).
   size_t running_total_ ABSL_GUARDED_BY(mu_) = 0;

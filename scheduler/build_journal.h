@@ -16,6 +16,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/numeric/int128.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -56,6 +57,9 @@ struct BuildRecord {
   // (AffinityHash), computed while the Dockerfile is at hand (placement
   // prefers workers warm for them).
   std::vector<uint64_t> affinity;
+  // In memory only: MergedBuilds::Key of the spec with its secrets, for a
+  // build that others may join; 0 otherwise.
+  absl::uint128 merge_key = 0;
 };
 
 // An output file a worker uploaded for one attempt of a build.

@@ -1,6 +1,7 @@
 #include "scheduler/merged_builds.h"
 
 #include <algorithm>
+#include <string>
 
 #include "common/sha256.h"
 #include "google/protobuf/io/coded_stream.h"
@@ -8,7 +9,7 @@
 
 namespace longshore::scheduler {
 
-std::string MergedBuilds::Key(const longshore::v1::BuildSpec& spec) {
+absl::uint128 MergedBuilds::Key(const longshore::v1::BuildSpec& spec) {
   longshore::v1::BuildSpec copy = spec;
   for (auto& output : *copy.mutable_outputs()) output.clear_dest();
   std::string bytes;
@@ -18,18 +19,29 @@ std::string MergedBuilds::Key(const longshore::v1::BuildSpec& spec) {
     coded.SetSerializationDeterministic(true);
     copy.SerializeToCodedStream(&coded);
   }
-  return Sha256Digest(bytes);
+  // "sha256:" then lower-case hex: the first 32 digits are the first 128 bits.
+  const std::string digest = Sha256Digest(bytes);
+  auto nibble = [](char c) -> uint64_t {
+    return c <= '9' ? static_cast<uint64_t>(c - '0')
+                    : static_cast<uint64_t>(c - 'a' + 10);
+  };
+  uint64_t hi = 0, lo = 0;
+  for (int i = 0; i < 16; ++i) {
+    hi = (hi << 4) | nibble(digest[7 + i]);
+    lo = (lo << 4) | nibble(digest[7 + 16 + i]);
+  }
+  absl::uint128 key = absl::MakeUint128(hi, lo);
+  return key == 0 ? 1 : key;
 }
 
-std::string MergedBuilds::Leader(const std::string& key) const {
+std::string MergedBuilds::Leader(absl::uint128 key) const {
   auto it = leader_by_key_.find(key);
   return it == leader_by_key_.end() ? "" : it->second;
 }
 
-void MergedBuilds::StartExecution(const std::string& key,
+void MergedBuilds::StartExecution(absl::uint128 key,
                                   const std::string& leader) {
   leader_by_key_[key] = leader;
-  key_by_leader_[leader] = key;
 }
 
 void MergedBuilds::AddFollower(const std::string& leader,
@@ -61,14 +73,13 @@ void MergedBuilds::Detach(const std::string& follower) {
   leader_of_.erase(it);
 }
 
-void MergedBuilds::CancelView(const std::string& leader,
+void MergedBuilds::CancelView(const std::string& leader, absl::uint128 key,
                               const std::string& reason) {
   view_cancelled_[leader] = reason;
   // Nobody new joins an execution whose own submitter gave it up.
-  auto key = key_by_leader_.find(leader);
-  if (key != key_by_leader_.end()) {
-    leader_by_key_.erase(key->second);
-    key_by_leader_.erase(key);
+  auto it = leader_by_key_.find(key);
+  if (it != leader_by_key_.end() && it->second == leader) {
+    leader_by_key_.erase(it);
   }
 }
 
@@ -81,15 +92,15 @@ std::string MergedBuilds::ViewCancelReason(const std::string& leader) const {
   return it == view_cancelled_.end() ? "" : it->second;
 }
 
-std::vector<std::string> MergedBuilds::EndExecution(const std::string& leader) {
+std::vector<std::string> MergedBuilds::EndExecution(const std::string& leader,
+                                                    absl::uint128 key) {
   std::vector<std::string> followers = Followers(leader);
   for (const std::string& f : followers) leader_of_.erase(f);
   followers_.erase(leader);
   view_cancelled_.erase(leader);
-  auto key = key_by_leader_.find(leader);
-  if (key != key_by_leader_.end()) {
-    leader_by_key_.erase(key->second);
-    key_by_leader_.erase(key);
+  auto it = leader_by_key_.find(key);
+  if (it != leader_by_key_.end() && it->second == leader) {
+    leader_by_key_.erase(it);
   }
   return followers;
 }
