@@ -183,6 +183,15 @@ absl::Status BuildCoordinator::CheckAdmissionLocked(const BuildSpec& spec) {
 }
 
 absl::StatusOr<std::string> BuildCoordinator::Submit(const BuildSpec& spec) {
+  absl::StatusOr<std::string> id = SubmitUnsynced(spec);
+  // Acknowledged only once its row is durable; concurrent submits share the
+  // commit (this waits without the coordinator's lock).
+  journal_->Sync();
+  return id;
+}
+
+absl::StatusOr<std::string> BuildCoordinator::SubmitUnsynced(
+    const BuildSpec& spec) {
   absl::MutexLock lock(&mu_);
   // The row, its queued event and any lease it gets commit together, before
   // Submit returns.
@@ -266,6 +275,13 @@ absl::StatusOr<std::string> BuildCoordinator::JoinLocked(
 
 absl::StatusOr<BuildState> BuildCoordinator::Cancel(const std::string& build_id,
                                                     const std::string& reason) {
+  absl::StatusOr<BuildState> state = CancelUnsynced(build_id, reason);
+  journal_->Sync();
+  return state;
+}
+
+absl::StatusOr<BuildState> BuildCoordinator::CancelUnsynced(
+    const std::string& build_id, const std::string& reason) {
   absl::MutexLock lock(&mu_);
   BuildJournal::Batch batch(journal_);
   auto it = active_.find(build_id);
@@ -649,22 +665,24 @@ void BuildCoordinator::DropConnectionLocked(uint64_t connection,
 
 void BuildCoordinator::EnforceTimeoutsLocked(absl::Time now) {
   if (running_total_ == 0) return;
+  auto limit_of = [this](const BuildRecord& r) {
+    return r.spec.timeout_seconds() > 0
+               ? absl::Seconds(r.spec.timeout_seconds())
+               : options_.build_timeout;
+  };
   std::vector<std::string> late;
   for (const auto& [id, r] : active_) {
     if (r.state != longshore::v1::RUNNING || r.started_ns == 0) continue;
     if (r.cancel_requested) continue;  // Already being stopped.
-    const absl::Duration limit = r.spec.timeout_seconds() > 0
-                                     ? absl::Seconds(r.spec.timeout_seconds())
-                                     : options_.build_timeout;
-    if (now - absl::FromUnixNanos(r.started_ns) > limit) late.push_back(id);
+    if (now - absl::FromUnixNanos(r.started_ns) > limit_of(r)) {
+      late.push_back(id);
+    }
   }
   if (late.empty()) return;
   BuildJournal::Batch batch(journal_);
   for (const std::string& id : late) {
     BuildRecord& r = active_[id];
-    const absl::Duration limit = r.spec.timeout_seconds() > 0
-                                     ? absl::Seconds(r.spec.timeout_seconds())
-                                     : options_.build_timeout;
+    const absl::Duration limit = limit_of(r);
     r.cancel_requested = true;
     r.cancel_reason = absl::StrCat(
         kTimeoutReasonPrefix, "the build ran longer than its timeout of ",

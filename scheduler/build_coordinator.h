@@ -138,6 +138,11 @@ class BuildCoordinator {
  private:
   absl::Time Now() const { return absl::Now(); }
   std::string NewBuildIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Submit and Cancel before their journal writes are synced.
+  absl::StatusOr<std::string> SubmitUnsynced(
+      const longshore::v1::BuildSpec& spec);
+  absl::StatusOr<longshore::v1::BuildState> CancelUnsynced(
+      const std::string& build_id, const std::string& reason);
   absl::Status CheckAdmissionLocked(const longshore::v1::BuildSpec& spec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

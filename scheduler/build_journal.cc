@@ -186,7 +186,10 @@ class BuildJournal::Access {
  public:
   explicit Access(BuildJournal* j)
       : j_(j), held_(j->batch_owner_.load() != std::this_thread::get_id()) {
-    if (held_) j_->mu_.Lock();
+    if (held_) {
+      j_->mu_.Lock();
+      j_->CommitOpenLocked();  // Never read what may still roll back.
+    }
   }
   ~Access() {
     if (held_) j_->mu_.Unlock();
@@ -213,12 +216,23 @@ void BuildJournal::BeginBatch() {
   mu_.Lock();
   batch_owner_ = std::this_thread::get_id();
   batch_depth_ = 1;
-  absl::Status st = Exec("BEGIN IMMEDIATE");
-  if (!st.ok()) LS_LOG(ERROR) << "journal: " << st;
+  if (!open_) {
+    absl::Status st = Exec("BEGIN IMMEDIATE");
+    if (!st.ok()) LS_LOG(ERROR) << "journal: " << st;
+    open_ = st.ok();
+  }
 }
 
 void BuildJournal::EndBatch() {
   if (--batch_depth_ > 0) return;
+  // Left open for the committer, so the next calls' writes can join.
+  batch_owner_ = std::thread::id();
+  mu_.Unlock();
+}
+
+void BuildJournal::CommitOpenLocked() {
+  if (!open_) return;
+  open_ = false;
   const absl::Time start = absl::Now();
   absl::Status st = Exec("COMMIT");
   if (commit_observer_) commit_observer_(absl::Now() - start);
@@ -229,8 +243,24 @@ void BuildJournal::EndBatch() {
     LS_LOG(ERROR) << "journal: " << st;
     (void)Exec("ROLLBACK");
   }
-  batch_owner_ = std::thread::id();
-  mu_.Unlock();
+}
+
+void BuildJournal::Sync() { Access lock(this); }
+
+void BuildJournal::CommitLoop() {
+  absl::MutexLock lock(&mu_);
+  auto idle_open = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return stop_ || (open_ && batch_owner_.load() == std::thread::id());
+  };
+  auto stopping = [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS { return stop_; };
+  while (true) {
+    mu_.Await(absl::Condition(&idle_open));
+    if (stop_) break;
+    // The group window: calls arriving meanwhile write into this transaction.
+    mu_.AwaitWithTimeout(absl::Condition(&stopping), group_window_);
+    if (batch_owner_.load() == std::thread::id()) CommitOpenLocked();
+  }
+  CommitOpenLocked();
 }
 
 absl::StatusOr<JournalStatement*> BuildJournal::Prepared(const char* sql) {
@@ -243,10 +273,13 @@ absl::StatusOr<JournalStatement*> BuildJournal::Prepared(const char* sql) {
   return it->second.get();
 }
 
-BuildJournal::BuildJournal(sqlite3* db) : db_(db) {}
+BuildJournal::BuildJournal(sqlite3* db, absl::Duration group_window)
+    : db_(db), group_window_(group_window) {
+  committer_ = std::thread([this] { CommitLoop(); });
+}
 
 absl::StatusOr<std::unique_ptr<BuildJournal>> BuildJournal::Open(
-    const std::string& path) {
+    const std::string& path, absl::Duration group_window) {
   sqlite3* db = nullptr;
   int rc = sqlite3_open_v2(
       path.c_str(), &db,
@@ -257,12 +290,17 @@ absl::StatusOr<std::unique_ptr<BuildJournal>> BuildJournal::Open(
     sqlite3_close(db);
     return absl::UnavailableError("sqlite open(" + path + "): " + message);
   }
-  std::unique_ptr<BuildJournal> journal(new BuildJournal(db));
+  std::unique_ptr<BuildJournal> journal(new BuildJournal(db, group_window));
   RETURN_IF_ERROR(journal->Init());
   return journal;
 }
 
 BuildJournal::~BuildJournal() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ = true;
+  }
+  committer_.join();  // It commits what is open.
   Access lock(this);
   prepared_.clear();  // Statements are finalized before the database closes.
   sqlite3_close(db_);

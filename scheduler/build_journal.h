@@ -72,19 +72,25 @@ struct OutputRecord {
 
 class BuildJournal {
  public:
-  // Opens (creating when missing) the database at `path`.
+  // Opens (creating when missing) the database at `path`. `group_window`:
+  // how long an ended batch's transaction stays open for later writes.
   static absl::StatusOr<std::unique_ptr<BuildJournal>> Open(
-      const std::string& path);
+      const std::string& path,
+      absl::Duration group_window = absl::Milliseconds(1));
   ~BuildJournal();
   BuildJournal(const BuildJournal&) = delete;
   BuildJournal& operator=(const BuildJournal&) = delete;
 
-  // Group commit: while a Batch lives, every write of the thread that made it
-  // goes into one transaction, committed when the outermost Batch ends; other
-  // threads' calls wait for that commit, so nobody reads a write that may
-  // still be rolled back. Batches nest. A caller that returns after its
-  // Batch ended knows its writes are durable (WAL, synchronous=NORMAL: they
-  // survive a crash of the process).
+  // Group commit. While a Batch lives, every write of the thread that made it
+  // goes into the open transaction, and other threads' calls wait. When the
+  // outermost Batch ends the transaction stays open for the group window,
+  // so the writes of the next calls (other workers' results, other submits)
+  // join it; then a committer thread commits it. Any call from another
+  // thread, and Sync(), commits it first, so nobody reads a write that may
+  // still roll back. Batches nest. A caller that must acknowledge durably
+  // (Submit) calls Sync() after its Batch, without holding its own locks, so
+  // concurrent submits share a commit. Durable means WAL with
+  // synchronous=NORMAL: it survives a crash of the process.
   class Batch {
    public:
     explicit Batch(BuildJournal* journal);
@@ -95,6 +101,9 @@ class BuildJournal {
    private:
     BuildJournal* journal_;
   };
+
+  // Commits whatever is written and not yet committed.
+  void Sync();
 
   // Called with the time each batch's COMMIT took (metrics). Set before use.
   void SetCommitObserver(std::function<void(absl::Duration)> observer) {
@@ -150,7 +159,7 @@ class BuildJournal {
   // Holds mu_ for one call, unless this thread's Batch already holds it.
   class Access;
 
-  explicit BuildJournal(sqlite3* db);
+  BuildJournal(sqlite3* db, absl::Duration group_window);
   absl::Status Exec(const char* sql);
   absl::Status Init();
   // The prepared statement for `sql` (a string that outlives the journal),
@@ -158,12 +167,19 @@ class BuildJournal {
   absl::StatusOr<JournalStatement*> Prepared(const char* sql);
   void BeginBatch();
   void EndBatch();
+  // COMMIT of the open transaction, if any. mu_ held.
+  void CommitOpenLocked();
+  void CommitLoop();
 
   // mu_ serializes every use of db_ and of prepared_. It is taken per call,
   // or for a whole Batch by the thread in batch_owner_.
   absl::Mutex mu_;
   std::atomic<std::thread::id> batch_owner_{};
   int batch_depth_ = 0;  // Only touched by batch_owner_.
+  bool open_ = false;    // A transaction is open (BEGIN without COMMIT).
+  bool stop_ = false;
+  const absl::Duration group_window_;
+  std::thread committer_;
   sqlite3* db_;
   absl::flat_hash_map<const char*, std::unique_ptr<JournalStatement>> prepared_;
   std::function<void(absl::Duration)> commit_observer_;

@@ -175,5 +175,37 @@ TEST(BuildJournalTest, BatchCommitsTogetherAndOthersWaitForTheCommit) {
   EXPECT_TRUE((*other)->Get("b").ok());
 }
 
+TEST(BuildJournalTest, AnEndedBatchIsCommittedByTheCommitterOrBySync) {
+  std::string path = TempStateDir() + "/journal.db";
+  auto journal = BuildJournal::Open(path);
+  ASSERT_TRUE(journal.ok()) << journal.status();
+  auto other = BuildJournal::Open(path);
+  ASSERT_TRUE(other.ok()) << other.status();
+  // A window far longer than the test: only Sync can commit in time.
+  auto patient = BuildJournal::Open(path, absl::Seconds(60));
+  ASSERT_TRUE(patient.ok()) << patient.status();
+  {
+    BuildJournal::Batch batch(journal->get());
+    BuildRecord a = NewRecord("a");
+    ASSERT_TRUE((*journal)->Insert(&a).ok());
+  }
+  // Nobody calls in: the committer commits it after its group window.
+  bool seen = false;
+  for (int i = 0; i < 100 && !seen; ++i) {
+    seen = (*other)->Get("a").ok();
+    if (!seen) absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_TRUE(seen);
+  {
+    BuildJournal::Batch batch(patient->get());
+    BuildRecord b = NewRecord("b");
+    ASSERT_TRUE((*patient)->Insert(&b).ok());
+  }
+  absl::SleepFor(absl::Milliseconds(50));
+  EXPECT_FALSE((*other)->Get("b").ok());  // Still open, in its window.
+  (*patient)->Sync();  // Durable on return: another connection sees it.
+  EXPECT_TRUE((*other)->Get("b").ok());
+}
+
 }  // namespace
 }  // namespace longshore::scheduler

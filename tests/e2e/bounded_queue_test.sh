@@ -8,12 +8,7 @@ farm_init
 farm_start_scheduler --max-queued 3 --max-queued-per-submitter 2
 
 ctx="$FARM_DIR/ctx"
-make_context "$ctx"
-cat >"$ctx/Dockerfile" <<'DOCKERFILE'
-FROM scratch
-COPY busybox /bin/busybox
-RUN ["/bin/busybox", "true"]
-DOCKERFILE
+make_true_context "$ctx"
 
 queued() { "$LONGSHORE" builds | awk '$2 == "queued"' | wc -l; }
 # submit NAME SUBMITTER: a build in the background (it waits in the queue).

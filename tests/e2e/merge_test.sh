@@ -12,23 +12,12 @@ farm_start_scheduler
 farm_start_worker w1 --slots 2
 
 ctx="$FARM_DIR/ctx"
-make_context "$ctx"
-cat >"$ctx/Dockerfile" <<'DOCKERFILE'
-FROM scratch AS tools
-COPY busybox /bin/busybox
-RUN ["/bin/busybox", "--install", "-s", "/bin"]
-
-FROM tools
-ARG CASE
-RUN --mount=type=cache,target=/cache,id=marks \
-    echo "ran $CASE" >> /cache/runs.txt && echo "long step" && sleep 4
-RUN --mount=type=cache,target=/cache,id=marks grep -cx "ran $CASE" /cache/runs.txt > /runs.txt
-DOCKERFILE
+make_marker_context "$ctx"
 
 # build NAME SUBMITTER CASE: in the background, output to $FARM_DIR/NAME.tar.
 pids=()
 build() {
-  LONGSHORE_SUBMITTER=$2 "$LONGSHORE" build --progress=plain --build-arg "CASE=$3" \
+  LONGSHORE_SUBMITTER=$2 "$LONGSHORE" build --progress=plain --build-arg "CASE=$3" --build-arg NAP=4 \
     -t merge:x --output "type=oci,dest=$FARM_DIR/$1.d,tar=false" "$ctx" \
     >"$FARM_DIR/$1.out" 2>&1 &
   pids+=($!)

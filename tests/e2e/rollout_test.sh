@@ -31,25 +31,14 @@ wait_log() {
 leases_of() { grep -c "build $1 attempt [0-9]* leased to worker" "$FARM_DIR/scheduler.log"; }
 
 ctx="$FARM_DIR/ctx"
-make_context "$ctx"
-cat >"$ctx/Dockerfile" <<'DOCKERFILE'
-FROM scratch AS tools
-COPY busybox /bin/busybox
-RUN ["/bin/busybox", "--install", "-s", "/bin"]
-
-FROM tools
-ARG CASE
-RUN --mount=type=cache,target=/cache,id=marks \
-    echo "ran $CASE" >> /cache/runs.txt && echo "step running" && sleep 6
-RUN --mount=type=cache,target=/cache,id=marks grep -c "ran $CASE" /cache/runs.txt > /runs.txt
-DOCKERFILE
+make_marker_context "$ctx"
 
 # 1. SIGKILL of the scheduler during the long step.
 "$LONGSHORE" build --progress=plain --build-arg CASE=kill \
   --output "type=oci,dest=$FARM_DIR/kill,tar=false" -t rollout:kill "$ctx" \
   >"$FARM_DIR/kill.out" 2>&1 &
 client=$!
-wait_log "$FARM_DIR/kill.out" 'step running' "the long step did not start"
+wait_log "$FARM_DIR/kill.out" 'long step' "the long step did not start"
 build=$(awk '$2 == "running" { print $1 }' <("$LONGSHORE" builds))
 [[ -n "$build" ]] || fail "no running build: $("$LONGSHORE" builds)"
 kill -KILL "$sched_pid"
@@ -72,7 +61,7 @@ echo "ok: scheduler SIGKILL mid-step: the step ran once, the client saw the buil
   --output "type=oci,dest=$FARM_DIR/term,tar=false" -t rollout:term "$ctx" \
   >"$FARM_DIR/term.out" 2>&1 &
 client=$!
-wait_log "$FARM_DIR/term.out" 'step running' "the long step did not start"
+wait_log "$FARM_DIR/term.out" 'long step' "the long step did not start"
 build=$(awk '$2 == "running" { print $1 }' <("$LONGSHORE" builds))
 kill -TERM "$w1_pid"
 wait_log "$FARM_DIR/scheduler.log" "worker w1 is draining" "the scheduler was not told of the drain"

@@ -170,3 +170,32 @@ make_context() {
   mkdir -p "$1"
   cp /bin/busybox "$1/busybox"
 }
+
+# make_true_context DIR: make_context, with a Dockerfile of one RUN that does
+# nothing.
+make_true_context() {
+  make_context "$1"
+  printf '%s\n' 'FROM scratch' 'COPY busybox /bin/busybox' 'RUN ["/bin/busybox", "true"]' \
+    >"$1/Dockerfile"
+}
+
+# make_marker_context DIR: make_context, with a Dockerfile whose long step
+# (it prints "long step", then sleeps NAP seconds, default 6) appends a line
+# "ran $CASE" to a cache mount, and a last step that writes to /runs.txt how
+# many such lines there are: how many times the long step ran for CASE, across
+# every execution on that worker.
+make_marker_context() {
+  make_context "$1"
+  cat >"$1/Dockerfile" <<'DOCKERFILE'
+FROM scratch AS tools
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+
+FROM tools
+ARG CASE
+ARG NAP=6
+RUN --mount=type=cache,target=/cache,id=marks \
+    echo "ran $CASE" >> /cache/runs.txt && echo "long step" && sleep $NAP
+RUN --mount=type=cache,target=/cache,id=marks grep -cx "ran $CASE" /cache/runs.txt > /runs.txt
+DOCKERFILE
+}
