@@ -122,8 +122,13 @@ std::vector<PlacementDecision> Placement::Place(
           target = &w;
         }
       }
-      if (best_warmth == 2) reason = "dockerfile";
-      if (best_warmth == 1) reason = "base";
+      if (best_warmth == 2) {
+        reason = "dockerfile";
+      } else if (best_warmth == 1) {
+        reason = "base";
+      } else if (!chosen->lane->labels.empty()) {
+        reason = "label";  // Among the workers its labels allow.
+      }
     }
     decisions.push_back({build.build_id, target->worker_id, reason});
     --target->free_slots;

@@ -52,7 +52,8 @@ struct PlacementDecision {
   std::string build_id;
   std::string worker_id;
   // Why this worker: "dockerfile" (it built the same Dockerfile), "base" (it
-  // pulled the same base image) or "least_loaded".
+  // pulled the same base image), "label" (the least loaded of those with the
+  // labels the build requires) or "least_loaded".
   std::string reason;
 };
 

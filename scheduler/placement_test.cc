@@ -162,7 +162,9 @@ TEST(PlacementTest, BuildsGoToWorkersWithEveryLabelTheyRequire) {
   ASSERT_EQ(decisions.size(), 2u);
   EXPECT_EQ(decisions[0].build_id, "gpu");
   EXPECT_EQ(decisions[0].worker_id, "full");
+  EXPECT_EQ(decisions[0].reason, "label");
   EXPECT_EQ(decisions[1].build_id, "any");
+  EXPECT_EQ(decisions[1].reason, "least_loaded");
   // Without a matching worker the labelled build waits; the rest goes on.
   decisions = p.Place(queue, {plain, half});
   ASSERT_EQ(decisions.size(), 1u);

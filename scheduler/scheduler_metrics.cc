@@ -107,7 +107,8 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
       placements_(prometheus::BuildCounter()
                       .Name("longshore_scheduler_placements_total")
                       .Help("Leases by why the worker was chosen: dockerfile "
-                            "or base (warm for the build), least_loaded.")
+                            "or base (warm for the build), label (the least "
+                            "loaded with the required labels), least_loaded.")
                       .Register(registry)),
       reattached_(prometheus::BuildCounter()
                       .Name("longshore_scheduler_builds_reattached_total")

@@ -48,7 +48,7 @@ class SchedulerMetrics {
     reconciled_.Add({{"mismatch", what}}).Increment();
   }
   // A lease, by why its worker was chosen: "dockerfile", "base" (warm for
-  // the build) or "least_loaded".
+  // the build), "label" or "least_loaded".
   void Placed(const std::string& reason) {
     placements_.Add({{"reason", reason}}).Increment();
   }
