@@ -11,6 +11,7 @@
 #include "absl/time/time.h"
 #include "common/flag_names.h"
 #include "common/log.h"
+#include "scheduler/listen_policy.h"
 #include "scheduler/scheduler.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
@@ -61,6 +62,12 @@ ABSL_FLAG(absl::Duration, build_timeout, absl::Hours(3),
 ABSL_FLAG(absl::Duration, max_build_timeout, absl::Hours(24),
           "The longest timeout a build may ask for.");
 
+ABSL_FLAG(bool, insecure, false,
+          "Serve plaintext gRPC on a non-loopback --listen address (without "
+          "TLS anyone who reaches it may submit, read every build and "
+          "register as a worker). Warned at start and exported as "
+          "longshore_scheduler_insecure 1.");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "longshore-scheduler --listen ADDR --metrics-listen ADDR --state-dir "
@@ -109,6 +116,18 @@ int main(int argc, char** argv) {
     return 2;
   }
   const std::string listen = absl::GetFlag(FLAGS_listen);
+  if (absl::Status st = longshore::scheduler::CheckPlaintextListen(
+          listen, !options.tls.cert.empty(), absl::GetFlag(FLAGS_insecure));
+      !st.ok()) {
+    LS_LOG(ERROR) << st.message();
+    return 2;
+  }
+  options.insecure = options.tls.cert.empty() &&
+                     !longshore::scheduler::IsLoopbackListen(listen);
+  if (options.insecure) {
+    LS_LOG(WARNING) << "--insecure: serving plaintext gRPC on " << listen
+                    << "; every caller who reaches it is trusted";
+  }
   const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
 
   // Block the stop signals before any thread starts, so every thread inherits

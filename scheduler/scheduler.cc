@@ -43,6 +43,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
 absl::Status Scheduler::Init() {
   RETURN_IF_ERROR(MakeDirs(options_.state_dir, 0700));
   metrics_ = std::make_unique<SchedulerMetrics>(*registry_);
+  metrics_->SetInsecure(options_.insecure);
   ASSIGN_OR_RETURN(journal_,
                    BuildJournal::Open(options_.state_dir + "/journal.db"));
   ASSIGN_OR_RETURN(blobs_, BlobStore::Open(options_.state_dir));

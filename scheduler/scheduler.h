@@ -60,6 +60,9 @@ struct SchedulerOptions {
   // Queued builds allowed in all and per submitter (0: no limit).
   int64_t max_queued = 100000;
   int64_t max_queued_per_submitter = 0;
+  // Plaintext on a non-loopback address (--insecure): exported as
+  // longshore_scheduler_insecure 1.
+  bool insecure = false;
   // How long a running build waits for its worker to reconnect (after the
   // worker's stream ended or the scheduler restarted) before it runs again.
   absl::Duration reattach_grace = absl::Seconds(20);

@@ -138,7 +138,13 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
               .Name("longshore_scheduler_context_bytes_received_total")
               .Help("Bytes of build context uploaded by clients.")
               .Register(registry)
-              .Add({})) {
+              .Add({})),
+      insecure_(prometheus::BuildGauge()
+                    .Name("longshore_scheduler_insecure")
+                    .Help("1 when the scheduler serves plaintext gRPC on a "
+                          "non-loopback address (--insecure).")
+                    .Register(registry)
+                    .Add({})) {
   for (auto state : {longshore::v1::SUCCEEDED, longshore::v1::FAILED,
                      longshore::v1::CANCELLED}) {
     builds_finished_.Add({{"result", ResultLabel(state)}});

@@ -22,6 +22,7 @@ class SchedulerMetrics {
   explicit SchedulerMetrics(prometheus::Registry& registry);
 
   void SetQueueDepth(size_t depth) { queue_depth_.Set(depth); }
+  void SetInsecure(bool insecure) { insecure_.Set(insecure ? 1 : 0); }
   void SetBuildsRunning(size_t running) { builds_running_.Set(running); }
   void SetWorkers(const WorkerCounts& counts);
   void BuildSubmitted() { builds_submitted_.Increment(); }
@@ -85,6 +86,7 @@ class SchedulerMetrics {
   prometheus::Gauge& slots_free_;
   prometheus::Histogram& journal_commit_;
   prometheus::Counter& context_bytes_received_;
+  prometheus::Gauge& insecure_;
 };
 
 }  // namespace longshore::scheduler
