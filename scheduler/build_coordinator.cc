@@ -151,6 +151,14 @@ absl::Status BuildCoordinator::CheckAdmission(const BuildSpec& spec) {
 
 absl::Status BuildCoordinator::CheckAdmissionLocked(const BuildSpec& spec) {
   const std::string& submitter = spec.submitter();
+  if (options_.max_context_bytes > 0 &&
+      spec.context_size() > options_.max_context_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the build context is ", spec.context_size(),
+        " bytes, over the scheduler's limit of ", options_.max_context_bytes,
+        " bytes (--max-context-bytes); leave out what the build does not "
+        "need with .dockerignore"));
+  }
   if (spec.timeout_seconds() < 0 ||
       absl::Seconds(spec.timeout_seconds()) > options_.max_build_timeout) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -54,6 +54,8 @@ struct CoordinatorOptions {
   absl::Duration build_timeout = absl::Hours(3);
   // The largest timeout a build may ask for.
   absl::Duration max_build_timeout = absl::Hours(24);
+  // The largest build context accepted, in bytes; 0: no limit.
+  int64_t max_context_bytes = 0;
 };
 
 class BuildCoordinator {

@@ -88,12 +88,21 @@ absl::Status BuildServiceImpl::ReceiveContext(
   ASSIGN_OR_RETURN(std::unique_ptr<VerifiedFileWriter> writer,
                    blobs_->NewContextWriter());
   bool any_chunk = false;
+  int64_t received = 0;
   while (reader->Read(&req)) {
     if (!req.has_context()) {
       return absl::InvalidArgumentError(
           "Submit: only the first message may carry a spec");
     }
     any_chunk = true;
+    // Never more than the spec declared (and admission bounded): a client
+    // cannot fill the scheduler's disk by streaming on.
+    received += static_cast<int64_t>(req.context().data().size());
+    if (received > spec.context_size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "Submit: the context sent is over the ", spec.context_size(),
+          " bytes spec.context_size declares"));
+    }
     RETURN_IF_ERROR(writer->Append(req.context().data()));
     metrics_->ContextBytesReceived(
         static_cast<int64_t>(req.context().data().size()));

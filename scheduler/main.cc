@@ -62,6 +62,10 @@ ABSL_FLAG(absl::Duration, build_timeout, absl::Hours(3),
 ABSL_FLAG(absl::Duration, max_build_timeout, absl::Hours(24),
           "The longest timeout a build may ask for.");
 
+ABSL_FLAG(int64_t, max_context_bytes, int64_t{8} << 30,
+          "The largest build context a Submit may carry, in bytes (default 8 "
+          "GiB); a larger one is refused before it is received. 0: no "
+          "limit.");
 ABSL_FLAG(bool, insecure, false,
           "Serve plaintext gRPC on a non-loopback --listen address (without "
           "TLS anyone who reaches it may submit, read every build and "
@@ -87,6 +91,7 @@ int main(int argc, char** argv) {
   options.reattach_grace = absl::GetFlag(FLAGS_reattach_grace);
   options.build_timeout = absl::GetFlag(FLAGS_build_timeout);
   options.max_build_timeout = absl::GetFlag(FLAGS_max_build_timeout);
+  options.max_context_bytes = absl::GetFlag(FLAGS_max_context_bytes);
   if (options.build_timeout <= absl::ZeroDuration() ||
       options.build_timeout > options.max_build_timeout) {
     LS_LOG(ERROR) << "--build-timeout "

@@ -69,6 +69,8 @@ struct SchedulerOptions {
   // Default and largest timeout of a build's attempt.
   absl::Duration build_timeout = absl::Hours(3);
   absl::Duration max_build_timeout = absl::Hours(24);
+  // The largest build context accepted, in bytes; 0: no limit.
+  int64_t max_context_bytes = int64_t{8} << 30;
   // TLS for Start's listener: cert and key, and with ca, mutual TLS (every
   // worker and client presents a certificate chaining to it). None given
   // means plaintext.
