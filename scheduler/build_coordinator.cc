@@ -575,8 +575,9 @@ BuildRecord* BuildCoordinator::CurrentLeaseLocked(const WorkerEntry& worker,
 
 void BuildCoordinator::HandleEventLocked(WorkerEntry* worker,
                                          const WorkerEvent& event) {
-  if (CurrentLeaseLocked(*worker, event.build_id(), event.attempt()) ==
-      nullptr) {
+  BuildRecord* build =
+      CurrentLeaseLocked(*worker, event.build_id(), event.attempt());
+  if (build == nullptr) {
     LS_LOG(DEBUG) << "dropping event for build " << event.build_id()
                   << " attempt " << event.attempt() << " from worker "
                   << worker->id << ": not its current lease";
@@ -585,10 +586,39 @@ void BuildCoordinator::HandleEventLocked(WorkerEntry* worker,
   // Lifecycle events (queued, assigned, error, build_finished) are the
   // scheduler's to write; workers report progress only.
   switch (event.event().kind_case()) {
+    case BuildEvent::kLog: {
+      // Output past --max-log-bytes is dropped, said once, and counted; the
+      // build goes on.
+      const int64_t size =
+          static_cast<int64_t>(event.event().log().data().size());
+      if (options_.max_log_bytes > 0 &&
+          build->log_bytes + size > options_.max_log_bytes) {
+        metrics_->LogBytesDropped(size);
+        if (!build->log_capped) {
+          build->log_capped = true;
+          BuildEvent marker;
+          *marker.mutable_log()->mutable_step() = event.event().log().step();
+          marker.mutable_log()->set_stream(BuildEvent::Log::STDERR);
+          marker.mutable_log()->set_data(absl::StrCat(
+              "\n[longshore] this build's output passed the scheduler's "
+              "limit of ",
+              options_.max_log_bytes,
+              " bytes (--max-log-bytes); the rest of it is dropped, the build "
+              "goes on\n"));
+          AppendEventLocked(event.build_id(), marker);
+          LS_LOG(WARNING) << "build " << event.build_id()
+                          << ": output over --max-log-bytes "
+                          << options_.max_log_bytes << "; dropping the rest";
+        }
+        break;
+      }
+      build->log_bytes += size;
+      AppendEventLocked(event.build_id(), event.event());
+      break;
+    }
     case BuildEvent::kStepStarted:
     case BuildEvent::kStepCached:
     case BuildEvent::kStepFinished:
-    case BuildEvent::kLog:
       AppendEventLocked(event.build_id(), event.event());
       break;
     default:

@@ -56,6 +56,9 @@ struct CoordinatorOptions {
   absl::Duration max_build_timeout = absl::Hours(24);
   // The largest build context accepted, in bytes; 0: no limit.
   int64_t max_context_bytes = 0;
+  // Step output kept per build, in bytes; past it output is dropped with a
+  // line saying so. 0: no limit.
+  int64_t max_log_bytes = 0;
 };
 
 class BuildCoordinator {

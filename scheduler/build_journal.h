@@ -57,6 +57,10 @@ struct BuildRecord {
   // (AffinityHash), computed while the Dockerfile is at hand (placement
   // prefers workers warm for them).
   std::vector<uint64_t> affinity;
+  // In memory only: bytes of step output kept so far (a restart starts
+  // again from 0), and whether the --max-log-bytes marker was written.
+  int64_t log_bytes = 0;
+  bool log_capped = false;
   // In memory only: MergedBuilds::Key of the spec with its secrets, for a
   // build that others may join; 0 otherwise.
   absl::uint128 merge_key = 0;

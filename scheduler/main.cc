@@ -66,6 +66,10 @@ ABSL_FLAG(int64_t, max_context_bytes, int64_t{8} << 30,
           "The largest build context a Submit may carry, in bytes (default 8 "
           "GiB); a larger one is refused before it is received. 0: no "
           "limit.");
+ABSL_FLAG(int64_t, max_log_bytes, int64_t{1} << 30,
+          "Step output kept per build, in bytes (default 1 GiB); past it the "
+          "output is dropped with a line saying so and the build goes on. 0: "
+          "no limit.");
 ABSL_FLAG(bool, insecure, false,
           "Serve plaintext gRPC on a non-loopback --listen address (without "
           "TLS anyone who reaches it may submit, read every build and "
@@ -92,6 +96,7 @@ int main(int argc, char** argv) {
   options.build_timeout = absl::GetFlag(FLAGS_build_timeout);
   options.max_build_timeout = absl::GetFlag(FLAGS_max_build_timeout);
   options.max_context_bytes = absl::GetFlag(FLAGS_max_context_bytes);
+  options.max_log_bytes = absl::GetFlag(FLAGS_max_log_bytes);
   if (options.build_timeout <= absl::ZeroDuration() ||
       options.build_timeout > options.max_build_timeout) {
     LS_LOG(ERROR) << "--build-timeout "

@@ -61,6 +61,7 @@ absl::Status Scheduler::Init() {
   co.build_timeout = options_.build_timeout;
   co.max_build_timeout = options_.max_build_timeout;
   co.max_context_bytes = options_.max_context_bytes;
+  co.max_log_bytes = options_.max_log_bytes;
   coordinator_ = std::make_unique<BuildCoordinator>(
       co, journal_.get(), events_.get(), blobs_.get(), metrics_.get());
   RETURN_IF_ERROR(coordinator_->Recover());

@@ -71,6 +71,8 @@ struct SchedulerOptions {
   absl::Duration max_build_timeout = absl::Hours(24);
   // The largest build context accepted, in bytes; 0: no limit.
   int64_t max_context_bytes = int64_t{8} << 30;
+  // Step output kept per build (0: no limit).
+  int64_t max_log_bytes = int64_t{1} << 30;
   // TLS for Start's listener: cert and key, and with ca, mutual TLS (every
   // worker and client presents a certificate chaining to it). None given
   // means plaintext.

@@ -144,7 +144,14 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
                     .Help("1 when the scheduler serves plaintext gRPC on a "
                           "non-loopback address (--insecure).")
                     .Register(registry)
-                    .Add({})) {
+                    .Add({})),
+      log_bytes_dropped_(
+          prometheus::BuildCounter()
+              .Name("longshore_scheduler_log_bytes_dropped_total")
+              .Help("Step output dropped because its build passed "
+                    "--max-log-bytes.")
+              .Register(registry)
+              .Add({})) {
   for (auto state : {longshore::v1::SUCCEEDED, longshore::v1::FAILED,
                      longshore::v1::CANCELLED}) {
     builds_finished_.Add({{"result", ResultLabel(state)}});

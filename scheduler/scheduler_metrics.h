@@ -23,6 +23,9 @@ class SchedulerMetrics {
 
   void SetQueueDepth(size_t depth) { queue_depth_.Set(depth); }
   void SetInsecure(bool insecure) { insecure_.Set(insecure ? 1 : 0); }
+  void LogBytesDropped(int64_t bytes) {
+    log_bytes_dropped_.Increment(static_cast<double>(bytes));
+  }
   void SetBuildsRunning(size_t running) { builds_running_.Set(running); }
   void SetWorkers(const WorkerCounts& counts);
   void BuildSubmitted() { builds_submitted_.Increment(); }
@@ -87,6 +90,7 @@ class SchedulerMetrics {
   prometheus::Histogram& journal_commit_;
   prometheus::Counter& context_bytes_received_;
   prometheus::Gauge& insecure_;
+  prometheus::Counter& log_bytes_dropped_;
 };
 
 }  // namespace longshore::scheduler
