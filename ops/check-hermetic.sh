@@ -9,12 +9,14 @@ cd "$(dirname "$0")/.."
 root=$(pwd -P)
 self=ops/check-hermetic.sh
 
+# Spelled from parts, so this file does not itself read as such a reference.
+outside=shared
 patterns=(
-  -e '\.\./shared\b'
-  -e '\bshared/conformance\b'
-  -e 'LONGSHORE_CONFORMANCE_DIR'
-  -e '//:WORKSPACE'
-  -e 'readlink -f[^|;]*WORKSPACE'
+  -e "\\.\\./${outside}\\b"
+  -e "\\b${outside}/conformance\\b"
+  -e "LONGSHORE_CONFORMANCE""_DIR"
+  -e "//:""WORKSPACE"
+  -e "readlink -f[^|;]*WORKSPACE"
   -e "$(printf '%s' "$root" | sed 's/[.[\*^$]/\\&/g')/"
 )
 

@@ -5,15 +5,17 @@
 
 namespace longshore::scheduler {
 
+std::string CancelledError(absl::string_view reason) {
+  return absl::StrCat("cancelled: ",
+                      reason.empty() ? "requested by client" : reason);
+}
+
 StoppedOutcome StopOutcome(const BuildRecord& build) {
   if (absl::StartsWith(build.cancel_reason, kTimeoutReasonPrefix)) {
     return {longshore::v1::FAILED,
             build.cancel_reason.substr(kTimeoutReasonPrefix.size())};
   }
-  return {longshore::v1::CANCELLED,
-          absl::StrCat("cancelled: ", build.cancel_reason.empty()
-                                          ? "requested by client"
-                                          : build.cancel_reason)};
+  return {longshore::v1::CANCELLED, CancelledError(build.cancel_reason)};
 }
 
 InterruptOutcome InterruptAttempt(BuildRecord* build, int max_attempts,

@@ -18,6 +18,9 @@ inline constexpr int kDefaultMaxAttempts = 3;
 // A build stopped for it ends FAILED with that reason, not CANCELLED.
 inline constexpr absl::string_view kTimeoutReasonPrefix = "timeout: ";
 
+// "cancelled: REASON", or "cancelled: requested by client" without one.
+std::string CancelledError(absl::string_view reason);
+
 // The final state and error of a build whose cancel was requested, by a
 // client (CANCELLED, "cancelled: REASON") or by its timeout (FAILED, the
 // reason without its prefix).

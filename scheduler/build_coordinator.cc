@@ -269,8 +269,7 @@ absl::StatusOr<std::string> BuildCoordinator::JoinLocked(
   note.mutable_log()->set_data(absl::StrCat(
       "[longshore] sharing the execution of build ", leader,
       ": same submitter and inputs, submitted while it was ",
-      BuildState_Name(active_[leader].state) == "RUNNING" ? "running"
-                                                          : "queued",
+      active_[leader].state == longshore::v1::RUNNING ? "running" : "queued",
       "\n"));
   RETURN_IF_ERROR(events_->Append(id, note).status());
   active_[id] = std::move(r);
@@ -306,7 +305,7 @@ absl::StatusOr<BuildState> BuildCoordinator::CancelUnsynced(
     done.state = longshore::v1::CANCELLED;
     done.cancel_requested = true;
     done.cancel_reason = reason;
-    done.error = error;
+    done.error = CancelledError(reason);
     done.finished_ns = absl::ToUnixNanos(Now());
     FinishLocked(std::move(done));
     LS_LOG(INFO) << "build " << build_id << " left the execution of " << leader;
@@ -347,8 +346,7 @@ absl::StatusOr<BuildState> BuildCoordinator::CancelExecutionLocked(
     done.state = longshore::v1::CANCELLED;
     done.cancel_requested = true;
     done.cancel_reason = reason;
-    done.error = absl::StrCat("cancelled: ",
-                              reason.empty() ? "requested by client" : reason);
+    done.error = CancelledError(reason);
     done.finished_ns = absl::ToUnixNanos(Now());
     FinishLocked(std::move(done));
     UpdateGaugesLocked();
@@ -961,10 +959,8 @@ void BuildCoordinator::FinishLocked(BuildRecord r) {
   const bool view_cancelled = merges_.ViewCancelled(r.id);
   BuildRecord own = r;
   if (view_cancelled) {
-    const std::string reason = merges_.ViewCancelReason(r.id);
     own.state = longshore::v1::CANCELLED;
-    own.error = absl::StrCat("cancelled: ",
-                             reason.empty() ? "requested by client" : reason);
+    own.error = CancelledError(merges_.ViewCancelReason(r.id));
   }
   absl::Status st = journal_->Update(own);
   if (!st.ok()) {

@@ -53,20 +53,36 @@ std::vector<PlacementDecision> Placement::Place(
     last_round = std::max(last_round, share.last_served);
   }
 
+  // Whether a worker can take builds of a lane at all.
+  auto can_take = [](const WorkerCapacity& w, const BuildQueue::Lane& lane) {
+    return w.accepting && w.free_slots > 0 &&
+           PlatformMatches(lane.platform, w.platform) &&
+           HasLabels(w, lane.labels);
+  };
+  auto warmth = [](const WorkerCapacity& w, const QueuedBuild& build) {
+    if (w.warm == nullptr || build.affinity.empty()) return 0;
+    if (w.warm->contains(build.affinity[0])) return 2;
+    for (size_t i = 1; i < build.affinity.size(); ++i) {
+      if (w.warm->contains(build.affinity[i])) return 1;
+    }
+    return 0;
+  };
+  auto load = [](const WorkerCapacity& w) {
+    return w.slots > 0 ? static_cast<double>(w.slots - w.free_slots) / w.slots
+                       : 1.0;
+  };
+
   while (free > 0) {
-    // The worker each kind of lane would get: most free slots, first listed
-    // on ties. Computed once per decision for the platform and labels lanes
-    // ask for.
-    absl::flat_hash_map<const BuildQueue::Lane*, WorkerCapacity*> best_for;
-    auto best_worker = [&](const BuildQueue::Lane& lane) {
-      auto [it, inserted] = best_for.try_emplace(&lane, nullptr);
-      if (!inserted) return it->second;
-      for (WorkerCapacity& w : workers) {
-        if (!w.accepting || w.free_slots <= 0) continue;
-        if (!PlatformMatches(lane.platform, w.platform)) continue;
-        if (!HasLabels(w, lane.labels)) continue;
-        if (it->second == nullptr || w.free_slots > it->second->free_slots) {
-          it->second = &w;
+    // Whether some free worker can take each lane, asked once per decision.
+    absl::flat_hash_map<const BuildQueue::Lane*, bool> takeable;
+    auto any_worker = [&](const BuildQueue::Lane& lane) {
+      auto [it, inserted] = takeable.try_emplace(&lane, false);
+      if (inserted) {
+        for (const WorkerCapacity& w : workers) {
+          if (can_take(w, lane)) {
+            it->second = true;
+            break;
+          }
         }
       }
       return it->second;
@@ -75,60 +91,41 @@ std::vector<PlacementDecision> Placement::Place(
     // served least recently, then holds the oldest build; lanes no free
     // worker can take are passed over (their builds wait, later lanes go on).
     Cursor* chosen = nullptr;
-    WorkerCapacity* target = nullptr;
     std::tuple<int, int64_t, int64_t> chosen_key;
     for (Cursor& c : cursors) {
-      if (c.next == c.lane->builds.end()) continue;
-      WorkerCapacity* w = best_worker(*c.lane);
-      if (w == nullptr) continue;
+      if (c.next == c.lane->builds.end() || !any_worker(*c.lane)) continue;
       const Share& share = shares[c.lane->submitter];
       auto key = std::make_tuple(share.running, share.last_served,
                                  c.next->second.order);
       if (chosen == nullptr || key < chosen_key) {
         chosen = &c;
         chosen_key = key;
-        target = w;
       }
     }
     if (chosen == nullptr) break;
-    // The lane is chosen; now the worker for its head build, warm first.
+    // The worker for its head build: warm first, then least loaded by
+    // busy/total slots, then most free slots, then first listed.
     const QueuedBuild& build = chosen->next->second;
+    WorkerCapacity* target = nullptr;
+    int best_warmth = -1;
+    for (WorkerCapacity& w : workers) {
+      if (!can_take(w, *chosen->lane)) continue;
+      const int warm = warmth(w, build);
+      if (warm > best_warmth ||
+          (warm == best_warmth &&
+           std::make_tuple(load(w), -w.free_slots) <
+               std::make_tuple(load(*target), -target->free_slots))) {
+        best_warmth = warm;
+        target = &w;
+      }
+    }
     std::string reason = "least_loaded";
-    {
-      auto warmth = [&build](const WorkerCapacity& w) {
-        if (w.warm == nullptr || build.affinity.empty()) return 0;
-        if (w.warm->contains(build.affinity[0])) return 2;
-        for (size_t i = 1; i < build.affinity.size(); ++i) {
-          if (w.warm->contains(build.affinity[i])) return 1;
-        }
-        return 0;
-      };
-      auto load = [](const WorkerCapacity& w) {
-        return w.slots > 0
-                   ? static_cast<double>(w.slots - w.free_slots) / w.slots
-                   : 1.0;
-      };
-      int best_warmth = -1;
-      for (WorkerCapacity& w : workers) {
-        if (!w.accepting || w.free_slots <= 0) continue;
-        if (!PlatformMatches(chosen->lane->platform, w.platform)) continue;
-        if (!HasLabels(w, chosen->lane->labels)) continue;
-        const int warm = warmth(w);
-        if (warm > best_warmth ||
-            (warm == best_warmth && (load(w) < load(*target) ||
-                                     (load(w) == load(*target) &&
-                                      w.free_slots > target->free_slots)))) {
-          best_warmth = warm;
-          target = &w;
-        }
-      }
-      if (best_warmth == 2) {
-        reason = "dockerfile";
-      } else if (best_warmth == 1) {
-        reason = "base";
-      } else if (!chosen->lane->labels.empty()) {
-        reason = "label";  // Among the workers its labels allow.
-      }
+    if (best_warmth == 2) {
+      reason = "dockerfile";
+    } else if (best_warmth == 1) {
+      reason = "base";
+    } else if (!chosen->lane->labels.empty()) {
+      reason = "label";  // Among the workers its labels allow.
     }
     decisions.push_back({build.build_id, target->worker_id, reason});
     --target->free_slots;

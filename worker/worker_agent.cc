@@ -50,7 +50,7 @@ std::string StepKind(const std::string& instruction) {
 // Forwards a build's events to the scheduler and counts steps for metrics.
 class StreamSink : public BuildEventSink {
  public:
-  StreamSink(std::function<bool(const v1::WorkerMessage&)> send,
+  StreamSink(std::function<void(const v1::WorkerMessage&)> send,
              std::string build_id, int attempt, WorkerMetrics* metrics)
       : send_(std::move(send)),
         build_id_(std::move(build_id)),
@@ -75,7 +75,7 @@ class StreamSink : public BuildEventSink {
   }
 
  private:
-  std::function<bool(const v1::WorkerMessage&)> send_;
+  std::function<void(const v1::WorkerMessage&)> send_;
   std::string build_id_;
   int attempt_;
   WorkerMetrics* metrics_;
@@ -426,12 +426,8 @@ void WorkerAgent::ExecuteBuild(v1::Assignment a,
   auto start = std::chrono::steady_clock::now();
   LS_LOG(INFO) << "build " << a.build_id() << " attempt " << a.attempt()
                << " started";
-  StreamSink sink(
-      [this](const v1::WorkerMessage& m) {
-        Send(m);
-        return true;
-      },
-      a.build_id(), a.attempt(), metrics_);
+  StreamSink sink([this](const v1::WorkerMessage& m) { Send(m); }, a.build_id(),
+                  a.attempt(), metrics_);
   BuildOutcome outcome;
   std::string context_dir;
   auto tar = contexts_->Fetch(a.spec().context_digest());
