@@ -11,6 +11,7 @@
 #include "client/build_flags.h"
 #include "client/dockerfile_command.h"
 #include "client/embedded_farm.h"
+#include "client/token_command.h"
 #include "client/unpack_image.h"
 
 namespace {
@@ -26,9 +27,40 @@ Commands:
   workers                    List the scheduler's workers
   drain WORKER_ID            Stop giving builds to a worker
   undrain WORKER_ID          Resume giving builds to a worker
+  token NAME [--role ROLE]   Make a bearer token and its --tokens-file line
 
 Set LONGSHORE_SCHEDULER=HOST:PORT (or pass --scheduler) to talk to a farm.
+A scheduler that authenticates callers takes a bearer token from
+LONGSHORE_TOKEN or --token-file FILE (with any command), or a client
+certificate from LONGSHORE_TLS_CERT and LONGSHORE_TLS_KEY.
 )";
+
+// Takes `--token-file FILE` (any command's) out of `args` into
+// LONGSHORE_TOKEN_FILE, where the scheduler connection reads it.
+bool TakeTokenFileFlag(std::vector<std::string>* args) {
+  for (size_t i = 0; i < args->size(); ++i) {
+    std::string value;
+    const std::string& a = (*args)[i];
+    if (a == "--token-file" || a == "--token_file") {
+      if (i + 1 >= args->size()) {
+        fputs("ERROR: --token-file needs a FILE\n", stderr);
+        return false;
+      }
+      value = (*args)[i + 1];
+      args->erase(args->begin() + i, args->begin() + i + 2);
+    } else if (a.rfind("--token-file=", 0) == 0) {
+      value = a.substr(13);
+      args->erase(args->begin() + i);
+    } else {
+      continue;
+    }
+    setenv("LONGSHORE_TOKEN_FILE", value.c_str(), 1);
+    // An explicit file wins over a token in the environment.
+    unsetenv("LONGSHORE_TOKEN");
+    --i;
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -40,6 +72,7 @@ int main(int argc, char** argv) {
   }
   std::string command = argv[1];
   std::vector<std::string> args(argv + 2, argv + argc);
+  if (!TakeTokenFileFlag(&args)) return 2;
   if (command == "build") {
     for (const auto& a : args) {
       if (a == "-h" || a == "--help") {
@@ -61,6 +94,9 @@ int main(int argc, char** argv) {
   }
   if (command == "__unpack-image") {
     return longshore::client::RunUnpackImage(args);
+  }
+  if (command == "token") {
+    return longshore::client::RunTokenCommand(args);
   }
   if (command == "dockerfile") {
     return longshore::client::RunDockerfileCommand(args);

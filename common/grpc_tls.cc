@@ -66,8 +66,9 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
   }
   ASSIGN_OR_RETURN(Pems p, ReadAll(files));
   grpc::SslServerCredentialsOptions options(
-      p.ca.empty()
-          ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+      p.ca.empty() ? GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE
+      : files.client_certificate_optional
+          ? GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY
           : GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
   options.pem_root_certs = p.ca;
   options.pem_key_cert_pairs.push_back({p.key, p.cert});

@@ -22,6 +22,10 @@ struct TlsFiles {
   std::string ca_name = "--tls-ca";
   std::string cert_name = "--tls-cert";
   std::string key_name = "--tls-key";
+  // Server with `ca`: a client may connect without a certificate (and then
+  // authenticates otherwise, e.g. with a bearer token); one it presents is
+  // still verified.
+  bool client_certificate_optional = false;
   bool any() const { return !ca.empty() || !cert.empty() || !key.empty(); }
 };
 

@@ -1,13 +1,16 @@
 #include "scheduler/admin_service.h"
 
 #include "scheduler/grpc_status.h"
-#include "scheduler/peer_identity.h"
 
 namespace longshore::scheduler {
 
 grpc::Status AdminServiceImpl::ListWorkers(
-    grpc::ServerContext*, const longshore::v1::ListWorkersRequest*,
+    grpc::ServerContext* context, const longshore::v1::ListWorkersRequest*,
     longshore::v1::ListWorkersResponse* response) {
+  if (grpc::Status s = authz_->Authorize(*context, Rpc::kListWorkers);
+      !s.ok()) {
+    return s;
+  }
   for (auto& w : coordinator_->ListWorkers()) {
     *response->add_workers() = std::move(w);
   }
@@ -27,8 +30,7 @@ grpc::Status AdminServiceImpl::SetDraining(
 grpc::Status AdminServiceImpl::Drain(grpc::ServerContext* context,
                                      const longshore::v1::DrainRequest* request,
                                      longshore::v1::DrainResponse* response) {
-  if (grpc::Status s = CheckPeer(*context, operator_names_, "operator");
-      !s.ok()) {
+  if (grpc::Status s = authz_->Authorize(*context, Rpc::kDrain); !s.ok()) {
     return s;
   }
   return SetDraining(*request, true, response);
@@ -37,8 +39,7 @@ grpc::Status AdminServiceImpl::Drain(grpc::ServerContext* context,
 grpc::Status AdminServiceImpl::Undrain(
     grpc::ServerContext* context, const longshore::v1::DrainRequest* request,
     longshore::v1::DrainResponse* response) {
-  if (grpc::Status s = CheckPeer(*context, operator_names_, "operator");
-      !s.ok()) {
+  if (grpc::Status s = authz_->Authorize(*context, Rpc::kUndrain); !s.ok()) {
     return s;
   }
   return SetDraining(*request, false, response);

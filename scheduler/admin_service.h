@@ -5,17 +5,16 @@
 #include <string>
 
 #include "proto/longshore.grpc.pb.h"
+#include "scheduler/authorization.h"
 #include "scheduler/build_coordinator.h"
 
 namespace longshore::scheduler {
 
 class AdminServiceImpl final : public longshore::v1::AdminService::Service {
  public:
-  // `operator_names`: with mutual TLS, a glob the certificate name of a
-  // caller that drains or undrains workers must match (empty: any).
-  explicit AdminServiceImpl(BuildCoordinator* coordinator,
-                            std::string operator_names = "")
-      : coordinator_(coordinator), operator_names_(std::move(operator_names)) {}
+  // Every call is first checked by `authz` (scheduler/authorization.h).
+  AdminServiceImpl(BuildCoordinator* coordinator, const Authorizer* authz)
+      : coordinator_(coordinator), authz_(authz) {}
 
   grpc::Status ListWorkers(
       grpc::ServerContext* context,
@@ -34,7 +33,7 @@ class AdminServiceImpl final : public longshore::v1::AdminService::Service {
                            longshore::v1::DrainResponse* response);
 
   BuildCoordinator* coordinator_;
-  const std::string operator_names_;
+  const Authorizer* const authz_;
 };
 
 }  // namespace longshore::scheduler

@@ -430,10 +430,11 @@ absl::StatusOr<BuildInfo> BuildCoordinator::GetBuild(
 }
 
 absl::StatusOr<std::vector<BuildInfo>> BuildCoordinator::ListBuilds(
-    const std::vector<BuildState>& states, int limit) {
+    const std::vector<BuildState>& states, int limit,
+    const std::string& submitter) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(std::vector<BuildRecord> records,
-                   journal_->List(states, limit));
+                   journal_->List(states, limit, submitter));
   std::vector<BuildInfo> out;
   for (const BuildRecord& r : records) {
     auto it = active_.find(r.id);
@@ -441,6 +442,23 @@ absl::StatusOr<std::vector<BuildInfo>> BuildCoordinator::ListBuilds(
                                     /*with_dockerfile=*/false));
   }
   return out;
+}
+
+absl::StatusOr<BuildAccess> BuildCoordinator::Access(
+    const std::string& build_id) {
+  absl::MutexLock lock(&mu_);
+  ASSIGN_OR_RETURN(BuildRecord r, LookupLocked(build_id));
+  BuildAccess access;
+  access.submitter = r.spec.submitter();
+  access.context_digest = r.spec.context_digest();
+  access.running = active_.contains(build_id) &&
+                   r.state == longshore::v1::RUNNING && r.leader_id.empty();
+  if (access.running) {
+    if (const WorkerEntry* w = workers_.Find(r.worker_id); w != nullptr) {
+      access.worker_identity = w->identity;
+    }
+  }
+  return access;
 }
 
 absl::StatusOr<std::string> BuildCoordinator::CheckOutputReady(
@@ -468,8 +486,8 @@ absl::StatusOr<std::string> BuildCoordinator::CheckOutputReady(
 // --- Workers -----------------------------------------------------------------
 
 absl::StatusOr<uint64_t> BuildCoordinator::ConnectWorker(
-    const longshore::v1::Register& reg,
-    std::shared_ptr<WorkerChannel> channel) {
+    const longshore::v1::Register& reg, std::shared_ptr<WorkerChannel> channel,
+    const std::string& identity) {
   if (reg.worker_id().empty()) {
     return absl::InvalidArgumentError("Register: worker_id is empty");
   }
@@ -479,6 +497,13 @@ absl::StatusOr<uint64_t> BuildCoordinator::ConnectWorker(
                      reg.slots(), " slots; at least 1 is needed"));
   }
   absl::MutexLock lock(&mu_);
+  if (const WorkerEntry* held = workers_.Find(reg.worker_id());
+      held != nullptr && held->connected && held->identity != identity) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        "worker id \"", reg.worker_id(), "\" is connected as \"",
+        held->identity, "\"; \"", identity,
+        "\" may not take it over (give each worker its own --id)"));
+  }
   WorkerRegistry::Registration registration =
       workers_.Register(reg, channel, Now());
   BuildJournal::Batch batch(journal_);
@@ -493,6 +518,7 @@ absl::StatusOr<uint64_t> BuildCoordinator::ConnectWorker(
     }
   }
   WorkerEntry* entry = workers_.Find(reg.worker_id());
+  entry->identity = identity;
   if (drained_.contains(reg.worker_id())) entry->draining = true;
   SchedulerMessage hello;
   hello.mutable_registered()->set_worker_id(reg.worker_id());

@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "proto/longshore.pb.h"
 #include "scheduler/attempt_policy.h"
+#include "scheduler/authorization.h"
 #include "scheduler/blob_store.h"
 #include "scheduler/build_journal.h"
 #include "scheduler/build_queue.h"
@@ -89,8 +90,13 @@ class BuildCoordinator {
   absl::StatusOr<longshore::v1::BuildInfo> GetBuild(
       const std::string& build_id);
   // Newest first; specs without the Dockerfile bytes.
+  // Only `submitter`'s builds when it is not empty.
   absl::StatusOr<std::vector<longshore::v1::BuildInfo>> ListBuilds(
-      const std::vector<longshore::v1::BuildState>& states, int limit);
+      const std::vector<longshore::v1::BuildState>& states, int limit,
+      const std::string& submitter = "");
+  // What the authorization policy compares a caller with: the build's
+  // submitter, whether it runs, its context and who registered its worker.
+  absl::StatusOr<BuildAccess> Access(const std::string& build_id);
   // The build whose stored output `index` serves `build_id` (itself, or the
   // leader whose execution a merged submission shares), when that output was
   // uploaded by the current attempt.
@@ -100,9 +106,12 @@ class BuildCoordinator {
   // --- Workers --------------------------------------------------------------
   // Registers a worker's Connect stream, sends it Registered and then any
   // assignments it has room for. Returns the connection handle for later calls.
-  absl::StatusOr<uint64_t> ConnectWorker(
-      const longshore::v1::Register& reg,
-      std::shared_ptr<WorkerChannel> channel);
+  // `identity`: the authenticated name that registers it (empty when the
+  // scheduler is open); a worker id held by one identity cannot be taken
+  // over by another while it is connected.
+  absl::StatusOr<uint64_t> ConnectWorker(const longshore::v1::Register& reg,
+                                         std::shared_ptr<WorkerChannel> channel,
+                                         const std::string& identity = "");
   // Heartbeat, event or result from a connection; anything from a superseded or
   // expired connection, or about an attempt that is no longer current, is
   // dropped.

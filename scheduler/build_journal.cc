@@ -348,8 +348,19 @@ absl::Status BuildJournal::Init() {
       !st.ok() && !absl::StrContains(st.message(), "duplicate column")) {
     return st;
   }
+  // ...and before tenancy, the submitter column (filled from the specs).
+  if (absl::Status st = Exec("ALTER TABLE builds ADD COLUMN submitter TEXT "
+                             "NOT NULL DEFAULT ''");
+      st.ok()) {
+    RETURN_IF_ERROR(BackfillSubmitters());
+  } else if (!absl::StrContains(st.message(), "duplicate column")) {
+    return st;
+  }
   RETURN_IF_ERROR(
       Exec("CREATE INDEX IF NOT EXISTS builds_by_state ON builds(state, ord)"));
+  RETURN_IF_ERROR(Exec(
+      "CREATE INDEX IF NOT EXISTS builds_by_submitter ON builds(submitter, "
+      "ord)"));
   RETURN_IF_ERROR(
       Exec("CREATE TABLE IF NOT EXISTS events ("
            "  build_id TEXT NOT NULL,"
@@ -376,12 +387,13 @@ absl::Status BuildJournal::Insert(BuildRecord* record) {
       Statement * stmt,
       Prepared("INSERT INTO builds (id, spec, state, attempt, worker, "
                "cancel_requested, cancel_reason, created_ns, queued_ns, "
-               "started_ns, finished_ns, image_digest, error, result, leader) "
-               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-               "?13, ?14, ?15)"));
+               "started_ns, finished_ns, image_digest, error, result, leader, "
+               "submitter) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+               "?11, ?12, ?13, ?14, ?15, ?16)"));
   ResetOnExit reset(stmt);
   Statement& s = *stmt;
   BindBuild(s, *record, 1, /*with_spec=*/true);
+  s.Bind(16, record->spec.submitter());
   absl::Status st = s.Run();
   if (absl::IsAlreadyExists(st)) {
     return absl::AlreadyExistsError("build " + record->id + " already exists");
@@ -439,18 +451,57 @@ absl::StatusOr<longshore::v1::BuildSpec> BuildJournal::GetSpec(
 }
 
 absl::StatusOr<std::vector<BuildRecord>> BuildJournal::List(
-    const std::vector<BuildState>& states, int limit) {
+    const std::vector<BuildState>& states, int limit,
+    const std::string& submitter) {
   Access lock(this);
-  std::string where;
+  std::vector<std::string> conditions;
   if (!states.empty()) {
     std::vector<std::string> values;
     for (BuildState st : states) values.push_back(std::to_string(st));
-    where = absl::StrCat(" WHERE state IN (", absl::StrJoin(values, ","), ")");
+    conditions.push_back(
+        absl::StrCat("state IN (", absl::StrJoin(values, ","), ")"));
   }
-  std::string sql =
-      absl::StrCat("SELECT ", kBuildColumns, " FROM builds", where,
-                   " ORDER BY ord DESC LIMIT ", limit > 0 ? limit : -1);
-  return QueryBuilds(db_, sql);
+  // Bound, not spliced: a submitter name is the caller's.
+  if (!submitter.empty()) conditions.push_back("submitter = ?1");
+  std::string sql = absl::StrCat(
+      "SELECT ", kBuildColumns, " FROM builds",
+      conditions.empty() ? "" : " WHERE ", absl::StrJoin(conditions, " AND "),
+      " ORDER BY ord DESC LIMIT ", limit > 0 ? limit : -1);
+  Statement s(db_, sql.c_str());
+  RETURN_IF_ERROR(s.status());
+  if (!submitter.empty()) s.Bind(1, submitter);
+  std::vector<BuildRecord> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    ASSIGN_OR_RETURN(BuildRecord r, ReadBuildRow(s));
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+absl::Status BuildJournal::BackfillSubmitters() {
+  std::vector<std::pair<std::string, std::string>> rows;
+  {
+    Statement s(db_, "SELECT id, spec FROM builds");
+    RETURN_IF_ERROR(s.status());
+    while (true) {
+      ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      longshore::v1::BuildSpec spec;
+      if (spec.ParseFromString(s.Blob(1)) && !spec.submitter().empty()) {
+        rows.emplace_back(s.Text(0), spec.submitter());
+      }
+    }
+  }
+  for (const auto& [id, submitter] : rows) {
+    Statement s(db_, "UPDATE builds SET submitter=?2 WHERE id=?1");
+    RETURN_IF_ERROR(s.status());
+    s.Bind(1, id);
+    s.Bind(2, submitter);
+    RETURN_IF_ERROR(s.Run());
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::vector<BuildRecord>> BuildJournal::ListActive() {

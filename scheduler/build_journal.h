@@ -123,9 +123,10 @@ class BuildJournal {
   // Only the spec of a build.
   absl::StatusOr<longshore::v1::BuildSpec> GetSpec(const std::string& id);
   // Builds in `states` (all when empty), newest first, at most `limit` (all
-  // when <=0).
+  // when <=0); only `submitter`'s when it is not empty.
   absl::StatusOr<std::vector<BuildRecord>> List(
-      const std::vector<longshore::v1::BuildState>& states, int limit);
+      const std::vector<longshore::v1::BuildState>& states, int limit,
+      const std::string& submitter = "");
   // QUEUED and RUNNING builds in submission order.
   absl::StatusOr<std::vector<BuildRecord>> ListActive();
 
@@ -166,6 +167,8 @@ class BuildJournal {
   BuildJournal(sqlite3* db, absl::Duration group_window);
   absl::Status Exec(const char* sql);
   absl::Status Init();
+  // Fills the submitter column of rows written before it existed.
+  absl::Status BackfillSubmitters();
   // The prepared statement for `sql` (a string that outlives the journal),
   // prepared on first use and reset before it is handed out again.
   absl::StatusOr<JournalStatement*> Prepared(const char* sql);

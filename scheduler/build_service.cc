@@ -7,7 +7,6 @@
 #include "common/status_macros.h"
 #include "scheduler/dockerfile_check.h"
 #include "scheduler/grpc_status.h"
-#include "scheduler/peer_identity.h"
 #include "scheduler/stream_file.h"
 
 namespace longshore::scheduler {
@@ -52,8 +51,13 @@ absl::Status ValidateSpec(const BuildSpec& spec) {
 }
 
 grpc::Status BuildServiceImpl::StatContext(
-    grpc::ServerContext*, const longshore::v1::StatContextRequest* request,
+    grpc::ServerContext* context,
+    const longshore::v1::StatContextRequest* request,
     longshore::v1::StatContextResponse* response) {
+  if (grpc::Status s = authz_->Authorize(*context, Rpc::kStatContext);
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<int64_t> size = blobs_->StatContext(request->digest());
   if (size.ok()) {
     response->set_present(true);
@@ -122,17 +126,22 @@ absl::Status BuildServiceImpl::ReceiveContext(
 grpc::Status BuildServiceImpl::Submit(grpc::ServerContext* context,
                                       grpc::ServerReader<SubmitRequest>* reader,
                                       longshore::v1::SubmitResponse* response) {
+  Identity who;
+  if (grpc::Status s = authz_->Authorize(*context, Rpc::kSubmit, "", &who);
+      !s.ok()) {
+    return s;
+  }
   SubmitRequest first;
   if (!reader->Read(&first) || !first.has_spec()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "Submit: the first message must carry the build spec");
   }
   BuildSpec& spec = *first.mutable_spec();
-  // Under mutual TLS the submitter is who the certificate says, not what the
-  // client claims: fair placement cannot be gamed by renaming each build.
-  if (std::vector<std::string> names = PeerNames(*context); !names.empty()) {
-    spec.set_submitter(names.front());
-  }
+  // The submitter is who the certificate or token says, never what the
+  // client claims: it decides who may see the build, and fair placement
+  // cannot be gamed by renaming each build. (An open scheduler has no
+  // identities; there the claim is only a label.)
+  if (who.source != Identity::Source::kAnonymous) spec.set_submitter(who.name);
   absl::Status st = ValidateSpec(spec);
   // A full queue refuses before the context is received.
   if (st.ok()) st = coordinator_->CheckAdmission(spec);
@@ -148,8 +157,9 @@ grpc::Status BuildServiceImpl::Watch(grpc::ServerContext* context,
                                      const longshore::v1::WatchRequest* request,
                                      grpc::ServerWriter<BuildEvent>* writer) {
   const std::string& id = request->build_id();
-  absl::StatusOr<longshore::v1::BuildInfo> info = coordinator_->GetBuild(id);
-  if (!info.ok()) return ToGrpcStatus(info.status());
+  if (grpc::Status s = authz_->Authorize(*context, Rpc::kWatch, id); !s.ok()) {
+    return s;
+  }
   uint64_t after = request->after_sequence();
   while (true) {
     if (context->IsCancelled() || stopping_->load()) {
@@ -178,21 +188,10 @@ grpc::Status BuildServiceImpl::Watch(grpc::ServerContext* context,
 grpc::Status BuildServiceImpl::Cancel(
     grpc::ServerContext* context, const longshore::v1::CancelRequest* request,
     longshore::v1::CancelResponse* response) {
-  // Under mutual TLS a build is cancelled by its submitter (the certificate
-  // that submitted it) or an operator.
-  if (std::vector<std::string> names = PeerNames(*context); !names.empty()) {
-    absl::StatusOr<longshore::v1::BuildInfo> info =
-        coordinator_->GetBuild(request->build_id());
-    if (!info.ok()) return ToGrpcStatus(info.status());
-    const bool own = info->spec().submitter() == names.front();
-    if (!own && (operator_names_.empty() ||
-                 !CheckPeer(*context, operator_names_, "operator").ok())) {
-      return grpc::Status(
-          grpc::StatusCode::PERMISSION_DENIED,
-          absl::StrCat("build ", request->build_id(), " was submitted by ",
-                       info->spec().submitter(), ", not ", names.front(),
-                       ": only its submitter or an operator may cancel it"));
-    }
+  if (grpc::Status s =
+          authz_->Authorize(*context, Rpc::kCancel, request->build_id());
+      !s.ok()) {
+    return s;
   }
   absl::StatusOr<BuildState> state =
       coordinator_->Cancel(request->build_id(), request->reason());
@@ -202,8 +201,13 @@ grpc::Status BuildServiceImpl::Cancel(
 }
 
 grpc::Status BuildServiceImpl::GetBuild(
-    grpc::ServerContext*, const longshore::v1::GetBuildRequest* request,
+    grpc::ServerContext* context, const longshore::v1::GetBuildRequest* request,
     longshore::v1::BuildInfo* response) {
+  if (grpc::Status s =
+          authz_->Authorize(*context, Rpc::kGetBuild, request->build_id());
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<longshore::v1::BuildInfo> info =
       coordinator_->GetBuild(request->build_id());
   if (!info.ok()) return ToGrpcStatus(info.status());
@@ -212,20 +216,33 @@ grpc::Status BuildServiceImpl::GetBuild(
 }
 
 grpc::Status BuildServiceImpl::ListBuilds(
-    grpc::ServerContext*, const longshore::v1::ListBuildsRequest* request,
+    grpc::ServerContext* context,
+    const longshore::v1::ListBuildsRequest* request,
     longshore::v1::ListBuildsResponse* response) {
+  Identity who;
+  if (grpc::Status s = authz_->Authorize(*context, Rpc::kListBuilds, "", &who);
+      !s.ok()) {
+    return s;
+  }
   std::vector<BuildState> states;
   for (int s : request->states()) states.push_back(static_cast<BuildState>(s));
   absl::StatusOr<std::vector<longshore::v1::BuildInfo>> builds =
-      coordinator_->ListBuilds(states, request->limit());
+      coordinator_->ListBuilds(states, request->limit(),
+                               authz_->ListFilter(who));
   if (!builds.ok()) return ToGrpcStatus(builds.status());
   for (auto& b : *builds) *response->add_builds() = std::move(b);
   return grpc::Status::OK;
 }
 
 grpc::Status BuildServiceImpl::FetchOutput(
-    grpc::ServerContext*, const longshore::v1::FetchOutputRequest* request,
+    grpc::ServerContext* context,
+    const longshore::v1::FetchOutputRequest* request,
     grpc::ServerWriter<longshore::v1::OutputChunk>* writer) {
+  if (grpc::Status s =
+          authz_->Authorize(*context, Rpc::kFetchOutput, request->build_id());
+      !s.ok()) {
+    return s;
+  }
   absl::StatusOr<std::string> owner = coordinator_->CheckOutputReady(
       request->build_id(), request->output_index());
   if (!owner.ok()) return ToGrpcStatus(owner.status());

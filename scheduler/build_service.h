@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "proto/longshore.grpc.pb.h"
+#include "scheduler/authorization.h"
 #include "scheduler/blob_store.h"
 #include "scheduler/build_coordinator.h"
 #include "scheduler/event_log.h"
@@ -20,18 +21,16 @@ absl::Status ValidateSpec(const longshore::v1::BuildSpec& spec);
 
 class BuildServiceImpl final : public longshore::v1::BuildService::Service {
  public:
-  // `operator_names`: under mutual TLS, a glob a certificate name must match
-  // to cancel other submitters' builds (empty: nobody but the submitter).
+  // Every call is first checked by `authz` (scheduler/authorization.h).
   BuildServiceImpl(BuildCoordinator* coordinator, EventLog* events,
                    BlobStore* blobs, SchedulerMetrics* metrics,
-                   const std::atomic<bool>* stopping,
-                   std::string operator_names = "")
+                   const std::atomic<bool>* stopping, const Authorizer* authz)
       : coordinator_(coordinator),
         events_(events),
         blobs_(blobs),
         metrics_(metrics),
         stopping_(stopping),
-        operator_names_(std::move(operator_names)) {}
+        authz_(authz) {}
 
   grpc::Status StatContext(
       grpc::ServerContext* context,
@@ -68,7 +67,7 @@ class BuildServiceImpl final : public longshore::v1::BuildService::Service {
   BlobStore* blobs_;
   SchedulerMetrics* metrics_;
   const std::atomic<bool>* stopping_;
-  const std::string operator_names_;
+  const Authorizer* const authz_;
 };
 
 }  // namespace longshore::scheduler

@@ -39,6 +39,11 @@ ABSL_FLAG(std::string, tls_worker_names, "",
 ABSL_FLAG(std::string, tls_operator_names, "",
           "With --tls-client-ca: a glob a certificate name must match to "
           "drain or undrain workers.");
+ABSL_FLAG(std::string, tokens_file, "",
+          "Bearer tokens for CI systems: lines of \"sha256:<hex of the "
+          "token> NAME ROLE\" (ROLE: submitter, operator or worker); "
+          "`longshore token NAME --role ROLE` makes one. Tokens are refused "
+          "over plaintext from non-loopback addresses.");
 ABSL_FLAG(absl::Duration, retention, absl::Hours(7 * 24),
           "How long finished builds (status, events, outputs) and unused "
           "build contexts are kept; 0 keeps everything.");
@@ -117,6 +122,7 @@ int main(int argc, char** argv) {
   options.tls.ca = absl::GetFlag(FLAGS_tls_client_ca);
   options.tls_worker_names = absl::GetFlag(FLAGS_tls_worker_names);
   options.tls_operator_names = absl::GetFlag(FLAGS_tls_operator_names);
+  options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
   if ((!options.tls_worker_names.empty() ||
        !options.tls_operator_names.empty()) &&
       options.tls.ca.empty()) {

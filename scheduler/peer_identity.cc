@@ -1,9 +1,5 @@
 #include "scheduler/peer_identity.h"
 
-#include <fnmatch.h>
-
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "grpcpp/security/auth_context.h"
 
 namespace longshore::scheduler {
@@ -19,27 +15,6 @@ std::vector<std::string> PeerNames(const grpc::ServerContext& context) {
     }
   }
   return names;
-}
-
-grpc::Status CheckPeer(const grpc::ServerContext& context,
-                       const std::string& pattern, const char* role) {
-  if (pattern.empty()) return grpc::Status::OK;
-  const std::vector<std::string> names = PeerNames(context);
-  for (const std::string& name : names) {
-    if (fnmatch(pattern.c_str(), name.c_str(), 0) == 0) {
-      return grpc::Status::OK;
-    }
-  }
-  return grpc::Status(
-      grpc::StatusCode::PERMISSION_DENIED,
-      absl::StrCat("this call is for ", role,
-                   "s: it needs a client "
-                   "certificate with a name matching \"",
-                   pattern, "\"",
-                   names.empty()
-                       ? " (none was presented)"
-                       : absl::StrCat(" (presented: ",
-                                      absl::StrJoin(names, ", "), ")")));
 }
 
 }  // namespace longshore::scheduler

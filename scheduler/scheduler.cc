@@ -65,13 +65,29 @@ absl::Status Scheduler::Init() {
   coordinator_ = std::make_unique<BuildCoordinator>(
       co, journal_.get(), events_.get(), blobs_.get(), metrics_.get());
   RETURN_IF_ERROR(coordinator_->Recover());
+  AuthorizerOptions auth;
+  auth.tls = !options_.tls.cert.empty();
+  auth.mutual_tls = auth.tls && !options_.tls.ca.empty();
+  auth.worker_names = options_.tls_worker_names;
+  auth.operator_names = options_.tls_operator_names;
+  if (!options_.tokens_file.empty()) {
+    ASSIGN_OR_RETURN(TokenTable tokens, TokenTable::Load(options_.tokens_file));
+    tokens_ = std::make_unique<TokenTable>(std::move(tokens));
+    auth.tokens = tokens_.get();
+    LS_LOG(INFO) << "bearer tokens: " << tokens_->size() << " from "
+                 << options_.tokens_file;
+  }
+  authz_ = std::make_unique<Authorizer>(
+      auth, [coordinator = coordinator_.get()](const std::string& build_id) {
+        return coordinator->Access(build_id);
+      });
   build_service_ = std::make_unique<BuildServiceImpl>(
       coordinator_.get(), events_.get(), blobs_.get(), metrics_.get(),
-      &stopping_, options_.tls_operator_names);
+      &stopping_, authz_.get());
   worker_service_ = std::make_unique<WorkerServiceImpl>(
-      coordinator_.get(), blobs_.get(), options_.tls_worker_names);
-  admin_service_ = std::make_unique<AdminServiceImpl>(
-      coordinator_.get(), options_.tls_operator_names);
+      coordinator_.get(), blobs_.get(), authz_.get());
+  admin_service_ =
+      std::make_unique<AdminServiceImpl>(coordinator_.get(), authz_.get());
   RetentionOptions ro;
   ro.keep = options_.retention;
   retention_ = std::make_unique<Retention>(ro, journal_.get(), blobs_.get(),
@@ -124,8 +140,11 @@ absl::StatusOr<int> Scheduler::Start(const std::string& listen_address) {
     return absl::FailedPreconditionError(
         "scheduler: Start called twice or after Shutdown");
   }
+  TlsFiles tls = options_.tls;
+  // With tokens, a client may come without a certificate and present one.
+  tls.client_certificate_optional = tokens_ != nullptr;
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
-                   ServerCredentials(options_.tls));
+                   ServerCredentials(tls));
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen_address, credentials, &port);

@@ -25,6 +25,8 @@
 #include "grpcpp/server_builder.h"
 #include "prometheus/registry.h"
 #include "scheduler/attempt_policy.h"
+#include "scheduler/authorization.h"
+#include "scheduler/tokens.h"
 
 namespace prometheus {
 class Exposer;
@@ -86,6 +88,8 @@ struct SchedulerOptions {
   // workers, must match; empty lets any certificate from the CA in.
   std::string tls_worker_names;
   std::string tls_operator_names;
+  // Bearer tokens (scheduler/tokens.h); empty: none.
+  std::string tokens_file;
 };
 
 class Scheduler {
@@ -117,6 +121,9 @@ class Scheduler {
   // Blocks until Shutdown has been called.
   void Wait();
 
+  // Who may call what; the web view asks it too.
+  const Authorizer* authorizer() const { return authz_.get(); }
+
   std::shared_ptr<prometheus::Registry> metrics_registry() const {
     return registry_;
   }
@@ -133,6 +140,8 @@ class Scheduler {
   std::unique_ptr<BlobStore> blobs_;
   std::unique_ptr<EventLog> events_;
   std::unique_ptr<BuildCoordinator> coordinator_;
+  std::unique_ptr<TokenTable> tokens_;
+  std::unique_ptr<Authorizer> authz_;
   std::unique_ptr<BuildServiceImpl> build_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;

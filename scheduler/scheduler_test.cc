@@ -10,6 +10,7 @@
 #include <deque>
 #include <functional>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -55,8 +56,20 @@ class FakeWorker {
       heartbeat_ = std::thread([this] {
         while (!stop_heartbeats_.WaitForNotificationWithTimeout(
             absl::Milliseconds(50))) {
+          // Like a real worker, it reports what it was assigned and has
+          // not finished (reconciliation interrupts leases it leaves out).
           v1::WorkerMessage hb;
           hb.mutable_heartbeat();
+          {
+            absl::MutexLock lock(&mu_);
+            for (const auto& m : received_) {
+              if (m.has_assignment() &&
+                  finished_.count(m.assignment().build_id()) == 0) {
+                hb.mutable_heartbeat()->add_running_build_ids(
+                    m.assignment().build_id());
+              }
+            }
+          }
           Write(hb);
         }
       });
@@ -115,6 +128,10 @@ class FakeWorker {
     ASSERT_TRUE(Write(m));
   }
   void SendResult(v1::BuildResult result) {
+    {
+      absl::MutexLock lock(&mu_);
+      finished_.insert(result.build_id());
+    }
     v1::WorkerMessage m;
     *m.mutable_result() = std::move(result);
     ASSERT_TRUE(Write(m));
@@ -141,6 +158,7 @@ class FakeWorker {
   absl::Mutex mu_;
   std::deque<v1::SchedulerMessage> received_ ABSL_GUARDED_BY(mu_);
   bool ended_ ABSL_GUARDED_BY(mu_) = false;
+  std::set<std::string> finished_ ABSL_GUARDED_BY(mu_);
   absl::Notification stop_heartbeats_;
   std::thread reader_;
   std::thread heartbeat_;
@@ -398,23 +416,39 @@ TEST_F(SchedulerTest, AssignmentEventsAndWatchReconnect) {
   EXPECT_EQ(assignment->spec().context_digest(), Sha256Digest(context));
   EXPECT_EQ(assignment->spec().tags(0), "registry.example/app:1");
 
-  // The worker fetches the context by digest.
+  // The worker fetches the context of its lease by digest.
   {
     grpc::ClientContext ctx;
     v1::FetchContextRequest req;
     req.set_digest(Sha256Digest(context));
+    req.set_build_id(id);
     auto reader = workers_->FetchContext(&ctx, req);
     std::string got;
     v1::ContextChunk chunk;
     while (reader->Read(&chunk)) got += chunk.data();
     ASSERT_TRUE(reader->Finish().ok());
     EXPECT_EQ(got, context);
-    grpc::ClientContext missing_ctx;
+    // Another digest is not this build's context; no build is not a lease.
+    grpc::ClientContext other_ctx;
     req.set_digest(Sha256Digest("absent"));
+    auto other = workers_->FetchContext(&other_ctx, req);
+    while (other->Read(&chunk)) {
+    }
+    EXPECT_EQ(other->Finish().error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+    grpc::ClientContext missing_ctx;
+    req.set_build_id("no-such-build");
     auto missing = workers_->FetchContext(&missing_ctx, req);
     while (missing->Read(&chunk)) {
     }
     EXPECT_EQ(missing->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+    grpc::ClientContext unnamed_ctx;
+    req.clear_build_id();
+    auto unnamed = workers_->FetchContext(&unnamed_ctx, req);
+    while (unnamed->Read(&chunk)) {
+    }
+    EXPECT_EQ(unnamed->Finish().error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
   }
 
   v1::BuildEvent started;

@@ -36,6 +36,9 @@ struct WorkerEntry {
   std::vector<longshore::v1::KeyValue> labels;
   std::string version;
   std::string platform;  // what it builds for, e.g. "linux/amd64"
+  // The authenticated name that registered it (certificate or token); empty
+  // when the scheduler is open.
+  std::string identity;
   bool draining = false;
   bool connected = false;
   uint64_t connection = 0;  // Current connection; 0 when disconnected.

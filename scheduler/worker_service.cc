@@ -10,7 +10,6 @@
 #include "common/log.h"
 #include "common/sha256.h"
 #include "scheduler/grpc_status.h"
-#include "scheduler/peer_identity.h"
 #include "scheduler/stream_file.h"
 
 namespace longshore::scheduler {
@@ -94,7 +93,9 @@ class StreamWorkerChannel : public WorkerChannel {
 grpc::Status WorkerServiceImpl::Connect(
     grpc::ServerContext* context,
     grpc::ServerReaderWriter<SchedulerMessage, WorkerMessage>* stream) {
-  if (grpc::Status s = CheckPeer(*context, worker_names_, "worker"); !s.ok()) {
+  Identity who;
+  if (grpc::Status s = authz_->Authorize(*context, Rpc::kConnect, "", &who);
+      !s.ok()) {
     return s;
   }
   WorkerMessage message;
@@ -108,7 +109,7 @@ grpc::Status WorkerServiceImpl::Connect(
   }
   auto channel = std::make_shared<StreamWorkerChannel>(context, stream);
   absl::StatusOr<uint64_t> connection =
-      coordinator_->ConnectWorker(message.register_(), channel);
+      coordinator_->ConnectWorker(message.register_(), channel, who.name);
   if (!connection.ok()) {
     channel->Finish();
     return ToGrpcStatus(connection.status());
@@ -125,7 +126,15 @@ grpc::Status WorkerServiceImpl::FetchContext(
     grpc::ServerContext* context,
     const longshore::v1::FetchContextRequest* request,
     grpc::ServerWriter<longshore::v1::ContextChunk>* writer) {
-  if (grpc::Status s = CheckPeer(*context, worker_names_, "worker"); !s.ok()) {
+  if (request->build_id().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "FetchContext: build_id is empty: a worker reads the "
+                        "context of a build leased to it");
+  }
+  if (grpc::Status s =
+          authz_->Authorize(*context, Rpc::kFetchContext, request->build_id(),
+                            nullptr, request->digest());
+      !s.ok()) {
     return s;
   }
   absl::StatusOr<UniqueFd> fd = blobs_->OpenContext(request->digest());
@@ -138,15 +147,17 @@ grpc::Status WorkerServiceImpl::UploadOutput(
     grpc::ServerContext* context,
     grpc::ServerReader<longshore::v1::UploadOutputRequest>* reader,
     longshore::v1::UploadOutputResponse*) {
-  if (grpc::Status s = CheckPeer(*context, worker_names_, "worker"); !s.ok()) {
-    return s;
-  }
   longshore::v1::UploadOutputRequest req;
   if (!reader->Read(&req) || !req.has_header()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "UploadOutput: the first message must be the header");
   }
   const auto header = req.header();
+  if (grpc::Status s =
+          authz_->Authorize(*context, Rpc::kUploadOutput, header.build_id());
+      !s.ok()) {
+    return s;
+  }
   if (!IsValidDigest(header.digest())) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("UploadOutput: digest \"", header.digest(),

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "proto/longshore.grpc.pb.h"
+#include "scheduler/authorization.h"
 #include "scheduler/blob_store.h"
 #include "scheduler/build_coordinator.h"
 
@@ -13,13 +14,10 @@ namespace longshore::scheduler {
 
 class WorkerServiceImpl final : public longshore::v1::WorkerService::Service {
  public:
-  // `worker_names`: with mutual TLS, a glob a caller's certificate name
-  // must match (empty: any certificate, or none without TLS).
+  // Every call is first checked by `authz` (scheduler/authorization.h).
   WorkerServiceImpl(BuildCoordinator* coordinator, BlobStore* blobs,
-                    std::string worker_names = "")
-      : coordinator_(coordinator),
-        blobs_(blobs),
-        worker_names_(std::move(worker_names)) {}
+                    const Authorizer* authz)
+      : coordinator_(coordinator), blobs_(blobs), authz_(authz) {}
 
   grpc::Status Connect(
       grpc::ServerContext* context,
@@ -37,7 +35,7 @@ class WorkerServiceImpl final : public longshore::v1::WorkerService::Service {
  private:
   BuildCoordinator* coordinator_;
   BlobStore* blobs_;
-  const std::string worker_names_;
+  const Authorizer* const authz_;
 };
 
 }  // namespace longshore::scheduler

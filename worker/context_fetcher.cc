@@ -15,7 +15,8 @@
 
 namespace longshore::worker {
 
-absl::StatusOr<std::string> ContextFetcher::Fetch(const std::string& digest) {
+absl::StatusOr<std::string> ContextFetcher::Fetch(const std::string& digest,
+                                                  const std::string& build_id) {
   if (!IsValidDigest(digest)) {
     return absl::InvalidArgumentError(
         absl::StrCat("context digest \"", digest, "\" is not sha256:<hex>"));
@@ -35,6 +36,7 @@ absl::StatusOr<std::string> ContextFetcher::Fetch(const std::string& digest) {
   grpc::ClientContext cc;
   v1::FetchContextRequest req;
   req.set_digest(digest);
+  req.set_build_id(build_id);
   std::unique_ptr<grpc::ClientReaderInterface<v1::ContextChunk>> reader;
   {
     absl::MutexLock l(&mu_);

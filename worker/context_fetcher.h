@@ -18,7 +18,8 @@ class ContextFetcher {
       : work_dir_(std::move(work_dir)), stub_(stub) {}
 
   // Path of the verified context tar for `digest`, downloading it if needed.
-  absl::StatusOr<std::string> Fetch(const std::string& digest);
+  absl::StatusOr<std::string> Fetch(const std::string& digest,
+                                    const std::string& build_id);
 
   void set_stub(v1::WorkerService::StubInterface* stub) {
     absl::MutexLock l(&mu_);

@@ -74,6 +74,10 @@ ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate this worker presents to the scheduler (mutual "
           "TLS), with --tls-key.");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls-cert.");
+ABSL_FLAG(std::string, token_file, "",
+          "File holding a bearer token with the worker role (`longshore "
+          "token NAME --role worker`), for a scheduler with --tokens-file; "
+          "sent only over TLS or loopback.");
 ABSL_FLAG(bool, no_seccomp, false,
           "Run steps without the seccomp filter (debugging only).");
 
@@ -123,6 +127,7 @@ int main(int argc, char** argv) {
   config.scheduler_tls.ca = absl::GetFlag(FLAGS_tls_ca);
   config.scheduler_tls.cert = absl::GetFlag(FLAGS_tls_cert);
   config.scheduler_tls.key = absl::GetFlag(FLAGS_tls_key);
+  config.token_file = absl::GetFlag(FLAGS_token_file);
   absl::Status s = longshore::worker::ServeWorker(config, *env);
   if (!s.ok()) {
     fprintf(stderr, "longshore-worker: %s\n", std::string(s.message()).c_str());

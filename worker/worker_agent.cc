@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/bearer_token.h"
 #include "common/errno_status.h"
 #include "common/file_util.h"
 #include "common/log.h"
@@ -92,11 +93,11 @@ WorkerAgent::WorkerAgent(AgentOptions opts, BuildExecutor* executor,
   args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
   args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
-  channel_ = grpc::CreateCustomChannel(opts_.scheduler_address,
-                                       opts_.credentials != nullptr
-                                           ? opts_.credentials
-                                           : grpc::InsecureChannelCredentials(),
-                                       args);
+  channel_ = CreateChannelWithToken(opts_.scheduler_address,
+                                    opts_.credentials != nullptr
+                                        ? opts_.credentials
+                                        : grpc::InsecureChannelCredentials(),
+                                    args, opts_.token);
   stub_ = v1::WorkerService::NewStub(channel_);
   contexts_ = std::make_unique<ContextFetcher>(executor_->options().work_dir,
                                                stub_.get());
@@ -430,7 +431,7 @@ void WorkerAgent::ExecuteBuild(v1::Assignment a,
                   a.attempt(), metrics_);
   BuildOutcome outcome;
   std::string context_dir;
-  auto tar = contexts_->Fetch(a.spec().context_digest());
+  auto tar = contexts_->Fetch(a.spec().context_digest(), a.build_id());
   if (!tar.ok()) {
     outcome.error = std::string(tar.status().message());
   } else {

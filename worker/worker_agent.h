@@ -30,6 +30,8 @@ struct AgentOptions {
   std::string scheduler_address;
   // TLS (or plaintext) toward the scheduler; null means plaintext.
   std::shared_ptr<grpc::ChannelCredentials> credentials;
+  // Bearer token sent with every call; empty: none.
+  std::string token;
   std::string worker_id;
   int slots = 1;
   std::vector<std::pair<std::string, std::string>> labels;

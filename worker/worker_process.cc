@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/bearer_token.h"
 #include "common/log.h"
 #include "common/platform.h"
 #include "common/status_macros.h"
@@ -83,6 +84,12 @@ absl::Status ServeWorker(const WorkerConfig& config,
   AgentOptions aopts;
   aopts.scheduler_address = config.scheduler_address;
   ASSIGN_OR_RETURN(aopts.credentials, ClientCredentials(config.scheduler_tls));
+  if (!config.token_file.empty()) {
+    ASSIGN_OR_RETURN(aopts.token,
+                     ReadTokenFile(config.token_file, "--token-file"));
+    RETURN_IF_ERROR(CheckTokenTransport(config.scheduler_address,
+                                        config.scheduler_tls.any()));
+  }
   aopts.slots = std::max(1, config.slots);
   aopts.worker_id = config.worker_id;
   if (aopts.worker_id.empty()) {

@@ -45,6 +45,8 @@ struct WorkerConfig {
   // TLS toward the scheduler (--tls-ca, --tls-cert, --tls-key); none given
   // means plaintext.
   TlsFiles scheduler_tls;
+  // A bearer token with the worker role, read from this file; empty: none.
+  std::string token_file;
 };
 
 // Blocks SIGTERM and SIGINT in the calling thread (call before any thread

@@ -105,17 +105,18 @@ setpriv --reuid "$FARM_USER" --regid "$FARM_USER" --init-groups \
   >"$FARM_DIR/worker-impostor.log" 2>&1 &
 FARM_PIDS+=($!)
 for _ in $(seq 100); do
-  grep -q "this call is for workers" "$FARM_DIR/worker-impostor.log" && break
+  grep -q "may not call Connect" "$FARM_DIR/worker-impostor.log" && break
   sleep 0.1
 done
-grep -q 'this call is for workers: it needs a client certificate with a name matching "worker-\*" (presented: ci)' \
+grep -q 'certificate "ci" (submitter) may not call Connect: only the worker role registers as a worker' \
   "$FARM_DIR/worker-impostor.log" ||
   { cat "$FARM_DIR/worker-impostor.log" >&2; fail "a CI certificate registered as a worker"; }
-! "$LONGSHORE" workers | grep -q '^impostor ' || fail "the impostor is listed as a worker"
+! LONGSHORE_TLS_CERT="$tls/ops.pem" LONGSHORE_TLS_KEY="$tls/ops.key" "$LONGSHORE" workers |
+  grep -q '^impostor ' || fail "the impostor is listed as a worker"
 # ...nor drain one; an operator's certificate can.
 rc=0
 "$LONGSHORE" drain w1 >"$FARM_DIR/drain-ci.log" 2>&1 || rc=$?
-[[ $rc -ne 0 ]] && grep -q "this call is for operators" "$FARM_DIR/drain-ci.log" ||
+[[ $rc -ne 0 ]] && grep -q 'certificate "ci" (submitter) may not call Drain: this call is for operators' "$FARM_DIR/drain-ci.log" ||
   { cat "$FARM_DIR/drain-ci.log" >&2; fail "a CI certificate drained a worker (exit $rc)"; }
 LONGSHORE_TLS_CERT="$tls/ops.pem" LONGSHORE_TLS_KEY="$tls/ops.key" "$LONGSHORE" drain w1 |
   grep -q "draining" || fail "the operator could not drain w1"
@@ -138,7 +139,7 @@ done
 rc=0
 LONGSHORE_TLS_CERT="$tls/ci2.pem" LONGSHORE_TLS_KEY="$tls/ci2.key" "$LONGSHORE" cancel "$id" \
   >"$FARM_DIR/cancel-other.log" 2>&1 || rc=$?
-[[ $rc -ne 0 ]] && grep -q "was submitted by ci, not ci-other-team" "$FARM_DIR/cancel-other.log" ||
+[[ $rc -ne 0 ]] && grep -q "certificate \"ci-other-team\" (submitter) may not call Cancel for build $id, which another submitter owns" "$FARM_DIR/cancel-other.log" ||
   { cat "$FARM_DIR/cancel-other.log" >&2; fail "another team cancelled the build (exit $rc)"; }
 LONGSHORE_TLS_CERT="$tls/ops.pem" LONGSHORE_TLS_KEY="$tls/ops.key" "$LONGSHORE" cancel "$id" \
   >/dev/null || fail "the operator could not cancel the build"

@@ -157,9 +157,12 @@ farm_start_worker() {
     >"$FARM_DIR/worker-$name.log" 2>&1 &
   FARM_PIDS+=($!)
   eval "WORKER_METRICS_PORT_${name//-/_}=$port"
-  # Registered when the scheduler lists it.
+  # Registered when the scheduler answered its Register (the worker says so;
+  # listing workers is for operators, which the test's caller may not be).
   for _ in $(seq 100); do
-    if "$LONGSHORE" workers 2>/dev/null | grep -q "^$name "; then return 0; fi
+    if grep -q "registered with .* as $name " "$FARM_DIR/worker-$name.log"; then
+      return 0
+    fi
     sleep 0.1
   done
   fail "worker $name did not register"
