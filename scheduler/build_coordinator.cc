@@ -70,7 +70,7 @@ absl::Status BuildCoordinator::Recover() {
   absl::MutexLock lock(&mu_);
   BuildJournal::Batch batch(journal_);
   ASSIGN_OR_RETURN(std::vector<BuildRecord> active, journal_->ListActive());
-  int requeued = 0, queued = 0;
+  int requeued = 0, queued = 0, lost_secrets = 0;
   std::vector<BuildRecord> followers;
   for (BuildRecord& r : active) {
     r.affinity = HashedAffinity(r.spec);
@@ -79,7 +79,18 @@ absl::Status BuildCoordinator::Recover() {
       followers.push_back(std::move(r));
       continue;
     }
+    RecoverSecretsLocked(r);
     if (r.state == longshore::v1::QUEUED) {
+      if (std::string lost = LostSecretLocked(r); !lost.empty()) {
+        r.state = longshore::v1::FAILED;
+        r.error = lost;
+        r.finished_ns = absl::ToUnixNanos(Now());
+        LS_LOG(WARNING) << "build " << r.id << " fails: " << lost;
+        active_[r.id] = r;
+        FinishLocked(std::move(r));
+        ++lost_secrets;
+        continue;
+      }
       queue_.Push(ToQueued(r));
       active_[r.id] = std::move(r);
       ++queued;
@@ -130,9 +141,50 @@ absl::Status BuildCoordinator::Recover() {
   LS_LOG(INFO) << "recovered " << queued << " queued builds and " << requeued
                << " running builds awaiting their workers (for "
                << absl::FormatDuration(options_.reattach_grace) << "); "
-               << drained_.size() << " drained workers";
+               << drained_.size() << " drained workers; " << lost_secrets
+               << " builds failed for secrets lost in the restart";
   UpdateGaugesLocked();
   return absl::OkStatus();
+}
+
+void BuildCoordinator::RecoverSecretsLocked(const BuildRecord& r) {
+  if (options_.sealer == nullptr || r.spec.secrets_size() == 0) return;
+  std::vector<longshore::v1::Secret> opened;
+  for (const longshore::v1::Secret& kept : r.spec.secrets()) {
+    if (kept.sealed().empty()) return;  // Journaled before the key was set.
+    absl::StatusOr<std::string> value =
+        options_.sealer->Open(r.id, kept.id(), kept.sealed());
+    if (!value.ok()) {
+      LS_LOG(WARNING) << "build " << r.id << ": " << value.status();
+      return;
+    }
+    longshore::v1::Secret secret;
+    secret.set_id(kept.id());
+    secret.set_value(std::move(*value));
+    opened.push_back(std::move(secret));
+  }
+  secrets_[r.id] = std::move(opened);
+}
+
+std::string BuildCoordinator::LostSecretLocked(const BuildRecord& r) {
+  auto held = secrets_.find(r.id);
+  for (const longshore::v1::Secret& kept : r.spec.secrets()) {
+    bool found = false;
+    if (held != secrets_.end()) {
+      for (const auto& s : held->second) found = found || s.id() == kept.id();
+    }
+    if (found) continue;
+    return absl::StrCat(
+        "secret \"", kept.id(),
+        "\" was lost when the scheduler restarted before the build ran: ",
+        options_.sealer == nullptr
+            ? "secrets are kept only in memory unless the scheduler has "
+              "--secrets-key-file"
+            : "its sealed copy did not open with the scheduler's "
+              "--secrets-key-file (see the scheduler's log)",
+        "; the build never ran without it. Resubmit the build");
+  }
+  return "";
 }
 
 std::string BuildCoordinator::NewBuildIdLocked() {
@@ -212,12 +264,22 @@ absl::StatusOr<std::string> BuildCoordinator::SubmitUnsynced(
   }
   BuildRecord r;
   r.spec = spec;
-  r.spec.clear_secrets();  // never journaled
   r.state = longshore::v1::QUEUED;
   r.attempt = 1;
   r.created_ns = r.queued_ns = absl::ToUnixNanos(Now());
   for (int tries = 0;; ++tries) {
     r.id = NewBuildIdLocked();
+    // The journal keeps each secret's id, and its value only sealed.
+    for (int i = 0; i < spec.secrets_size(); ++i) {
+      longshore::v1::Secret* kept = r.spec.mutable_secrets(i);
+      kept->clear_value();
+      kept->clear_sealed();
+      if (options_.sealer != nullptr) {
+        ASSIGN_OR_RETURN(*kept->mutable_sealed(),
+                         options_.sealer->Seal(r.id, spec.secrets(i).id(),
+                                               spec.secrets(i).value()));
+      }
+    }
     absl::Status st = journal_->Insert(&r);
     if (st.ok()) break;
     if (!absl::IsAlreadyExists(st) || tries >= 3) return st;
@@ -398,6 +460,11 @@ BuildInfo BuildCoordinator::ToBuildInfoLocked(const BuildRecord& record,
   info.set_state(r.state);
   *info.mutable_spec() = r.spec;
   if (!with_dockerfile) info.mutable_spec()->clear_dockerfile();
+  // Which secrets it uses, never their values or sealed copies.
+  for (auto& secret : *info.mutable_spec()->mutable_secrets()) {
+    secret.clear_value();
+    secret.clear_sealed();
+  }
   info.set_worker_id(r.worker_id);
   // Attempts started so far: a queued build has not started its `attempt` yet.
   info.set_attempts(r.state == longshore::v1::QUEUED ? r.attempt - 1
@@ -1100,6 +1167,15 @@ absl::Status BuildCoordinator::LeaseLocked(const std::string& build_id,
   }
   BuildRecord r = it->second;
   absl::Time now = Now();
+  if (std::string lost = LostSecretLocked(r); !lost.empty()) {
+    queue_.Remove(build_id);
+    r.state = longshore::v1::FAILED;
+    r.error = lost;
+    r.finished_ns = absl::ToUnixNanos(now);
+    LS_LOG(WARNING) << "build " << build_id << " fails: " << lost;
+    FinishLocked(std::move(r));
+    return absl::OkStatus();
+  }
   r.state = longshore::v1::RUNNING;
   r.worker_id = worker->id;
   r.started_ns = absl::ToUnixNanos(now);
@@ -1121,6 +1197,7 @@ absl::Status BuildCoordinator::LeaseLocked(const std::string& build_id,
   a->set_build_id(build_id);
   a->set_attempt(r.attempt);
   *a->mutable_spec() = std::move(spec);
+  a->mutable_spec()->clear_secrets();  // The journal's ids and sealed copies.
   auto secrets = secrets_.find(build_id);
   if (secrets != secrets_.end()) {
     for (const auto& secret : secrets->second)

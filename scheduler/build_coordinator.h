@@ -30,6 +30,7 @@
 #include "scheduler/merged_builds.h"
 #include "scheduler/placement.h"
 #include "scheduler/scheduler_metrics.h"
+#include "scheduler/secret_sealer.h"
 #include "scheduler/worker_registry.h"
 
 namespace longshore::scheduler {
@@ -60,6 +61,9 @@ struct CoordinatorOptions {
   // Step output kept per build, in bytes; past it output is dropped with a
   // line saying so. 0: no limit.
   int64_t max_log_bytes = 0;
+  // Seals secret values into the journal (--secrets-key-file); null keeps
+  // them in memory only.
+  const SecretSealer* sealer = nullptr;
 };
 
 class BuildCoordinator {
@@ -152,6 +156,14 @@ class BuildCoordinator {
  private:
   absl::Time Now() const { return absl::Now(); }
   std::string NewBuildIdLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // After a restart: opens the build's sealed secrets into secrets_, when
+  // the scheduler has a key and every one opens.
+  void RecoverSecretsLocked(const BuildRecord& r)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The error for the first secret the build names that secrets_ lacks
+  // (lost in a restart); empty when it has them all.
+  std::string LostSecretLocked(const BuildRecord& r)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Submit and Cancel before their journal writes are synced.
   absl::StatusOr<std::string> SubmitUnsynced(
       const longshore::v1::BuildSpec& spec);
@@ -250,7 +262,8 @@ class BuildCoordinator {
   size_t running_total_ ABSL_GUARDED_BY(mu_) = 0;
   absl::flat_hash_map<std::string, int> running_by_submitter_
       ABSL_GUARDED_BY(mu_);
-  // Build secrets, by build id: in memory only (see BuildSpec.secrets).
+  // Build secrets' values, by build id (the journal has their ids, and
+  // sealed copies with a key; see BuildSpec.secrets).
   absl::flat_hash_map<std::string, std::vector<longshore::v1::Secret>> secrets_
       ABSL_GUARDED_BY(mu_);
   BuildQueue queue_ ABSL_GUARDED_BY(mu_);

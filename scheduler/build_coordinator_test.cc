@@ -4,9 +4,11 @@
 #include <set>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "common/file_util.h"
 #include "common/sha256.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 
@@ -15,6 +17,7 @@ namespace {
 
 using longshore::v1::BuildEvent;
 using longshore::v1::SchedulerMessage;
+using ::testing::HasSubstr;
 
 class RecordingChannel : public WorkerChannel {
  public:
@@ -77,6 +80,7 @@ class CoordinatorTest : public ::testing::Test {
     options.heartbeat_interval = absl::Milliseconds(50);
     options.missed_heartbeats_allowed = 2;
     options.reattach_grace = reattach_grace_;
+    options.sealer = sealer_.get();
     coordinator_ = std::make_unique<BuildCoordinator>(
         options, journal_.get(), events_.get(), blobs_.get(), metrics_.get());
     ASSERT_TRUE(coordinator_->Recover().ok());
@@ -155,6 +159,8 @@ class CoordinatorTest : public ::testing::Test {
   // Orphaned builds are queued again at the next ExpireLeases unless a test
   // gives their workers time to come back.
   absl::Duration reattach_grace_ = absl::ZeroDuration();
+  // Set (then Restart) to seal secrets into the journal.
+  std::unique_ptr<SecretSealer> sealer_;
   int submitted_ = 0;
   std::string dir_;
   std::shared_ptr<prometheus::Registry> registry_;
@@ -204,6 +210,81 @@ TEST_F(CoordinatorTest,
   ASSERT_EQ(channel2->assignments().size(), 1u);
   EXPECT_EQ(channel2->assignments()[0].build_id(), a);
   EXPECT_EQ(channel2->assignments()[0].attempt(), 2);
+}
+
+TEST_F(CoordinatorTest, AQueuedBuildThatLostItsSecretsFailsNamingThem) {
+  longshore::v1::BuildSpec spec = Spec();
+  auto* secret = spec.add_secrets();
+  secret->set_id("npm-token");
+  secret->set_value("s3cret-value");
+  const std::string id = SubmitSpec(spec);
+  const std::string plain = Submit();
+  // The journal keeps the id, never the value.
+  BuildRecord stored = Record(id);
+  ASSERT_EQ(stored.spec.secrets_size(), 1);
+  EXPECT_EQ(stored.spec.secrets(0).id(), "npm-token");
+  EXPECT_TRUE(stored.spec.secrets(0).value().empty());
+  EXPECT_TRUE(stored.spec.secrets(0).sealed().empty());
+
+  Restart();
+  BuildRecord failed = Record(id);
+  EXPECT_EQ(failed.state, longshore::v1::FAILED);
+  EXPECT_THAT(failed.error, HasSubstr("secret \"npm-token\" was lost"));
+  EXPECT_THAT(failed.error, HasSubstr("Resubmit"));
+  // It never reaches a worker; the build without secrets still runs.
+  auto [conn, channel] = Connect("w1", 2);
+  ASSERT_EQ(channel->assignments().size(), 1u);
+  EXPECT_EQ(channel->assignments()[0].build_id(), plain);
+  bool error_event = false;
+  for (const BuildEvent& ev : Events(id)) {
+    error_event =
+        error_event || (ev.has_error() &&
+                        absl::StrContains(ev.error().message(), "npm-token"));
+  }
+  EXPECT_TRUE(error_event) << "the submitter's watch says why";
+}
+
+TEST_F(CoordinatorTest, SealedSecretsSurviveARestart) {
+  sealer_ = std::make_unique<SecretSealer>(
+      *SecretSealer::FromKey(std::string(32, 'k')));
+  Restart();
+  longshore::v1::BuildSpec spec = Spec();
+  auto* secret = spec.add_secrets();
+  secret->set_id("npm-token");
+  secret->set_value("s3cret-value");
+  const std::string id = SubmitSpec(spec);
+  BuildRecord stored = Record(id);
+  ASSERT_EQ(stored.spec.secrets_size(), 1);
+  EXPECT_TRUE(stored.spec.secrets(0).value().empty());
+  EXPECT_FALSE(stored.spec.secrets(0).sealed().empty());
+  EXPECT_EQ(stored.spec.secrets(0).sealed().find("s3cret-value"),
+            std::string::npos);
+
+  Restart();
+  EXPECT_EQ(Record(id).state, longshore::v1::QUEUED);
+  auto [conn, channel] = Connect("w1", 1);
+  ASSERT_EQ(channel->assignments().size(), 1u);
+  const longshore::v1::BuildSpec sent = channel->assignments()[0].spec();
+  ASSERT_EQ(sent.secrets_size(), 1);
+  EXPECT_EQ(sent.secrets(0).id(), "npm-token");
+  EXPECT_EQ(sent.secrets(0).value(), "s3cret-value");
+  EXPECT_TRUE(sent.secrets(0).sealed().empty());
+  // Clients see which secrets a build uses, not their values.
+  auto info = coordinator_->GetBuild(id);
+  ASSERT_TRUE(info.ok());
+  ASSERT_EQ(info->spec().secrets_size(), 1);
+  EXPECT_TRUE(info->spec().secrets(0).value().empty());
+  EXPECT_TRUE(info->spec().secrets(0).sealed().empty());
+
+  // Under another key the sealed copy does not open: the build fails.
+  longshore::v1::BuildSpec other = spec;
+  other.add_build_args()->set_key("X");
+  const std::string queued = SubmitSpec(other);
+  sealer_ = std::make_unique<SecretSealer>(
+      *SecretSealer::FromKey(std::string(32, 'z')));
+  Restart();
+  EXPECT_EQ(Record(queued).state, longshore::v1::FAILED);
+  EXPECT_THAT(Record(queued).error, HasSubstr("did not open"));
 }
 
 TEST_F(CoordinatorTest, AttemptsAreBounded) {

@@ -44,6 +44,12 @@ ABSL_FLAG(std::string, tokens_file, "",
           "token> NAME ROLE\" (ROLE: submitter, operator or worker); "
           "`longshore token NAME --role ROLE` makes one. Tokens are refused "
           "over plaintext from non-loopback addresses.");
+ABSL_FLAG(std::string, secrets_key_file, "",
+          "File of 64 hex digits (`openssl rand -hex 32`, mode 600): build "
+          "secrets are sealed with it (AES-256-GCM) in the journal and "
+          "survive a restart. Without it they live in memory only, and a "
+          "queued build that loses them in a restart fails, naming the "
+          "secret.");
 ABSL_FLAG(absl::Duration, retention, absl::Hours(7 * 24),
           "How long finished builds (status, events, outputs) and unused "
           "build contexts are kept; 0 keeps everything.");
@@ -123,6 +129,7 @@ int main(int argc, char** argv) {
   options.tls_worker_names = absl::GetFlag(FLAGS_tls_worker_names);
   options.tls_operator_names = absl::GetFlag(FLAGS_tls_operator_names);
   options.tokens_file = absl::GetFlag(FLAGS_tokens_file);
+  options.secrets_key_file = absl::GetFlag(FLAGS_secrets_key_file);
   if ((!options.tls_worker_names.empty() ||
        !options.tls_operator_names.empty()) &&
       options.tls.ca.empty()) {

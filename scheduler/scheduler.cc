@@ -62,6 +62,12 @@ absl::Status Scheduler::Init() {
   co.max_build_timeout = options_.max_build_timeout;
   co.max_context_bytes = options_.max_context_bytes;
   co.max_log_bytes = options_.max_log_bytes;
+  if (!options_.secrets_key_file.empty()) {
+    ASSIGN_OR_RETURN(SecretSealer sealer,
+                     SecretSealer::FromKeyFile(options_.secrets_key_file));
+    sealer_ = std::make_unique<SecretSealer>(std::move(sealer));
+    co.sealer = sealer_.get();
+  }
   coordinator_ = std::make_unique<BuildCoordinator>(
       co, journal_.get(), events_.get(), blobs_.get(), metrics_.get());
   RETURN_IF_ERROR(coordinator_->Recover());

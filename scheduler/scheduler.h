@@ -26,6 +26,7 @@
 #include "prometheus/registry.h"
 #include "scheduler/attempt_policy.h"
 #include "scheduler/authorization.h"
+#include "scheduler/secret_sealer.h"
 #include "scheduler/tokens.h"
 
 namespace prometheus {
@@ -90,6 +91,9 @@ struct SchedulerOptions {
   std::string tls_operator_names;
   // Bearer tokens (scheduler/tokens.h); empty: none.
   std::string tokens_file;
+  // Key that seals secrets into the journal (scheduler/secret_sealer.h);
+  // empty keeps them in memory only.
+  std::string secrets_key_file;
 };
 
 class Scheduler {
@@ -141,6 +145,7 @@ class Scheduler {
   std::unique_ptr<EventLog> events_;
   std::unique_ptr<BuildCoordinator> coordinator_;
   std::unique_ptr<TokenTable> tokens_;
+  std::unique_ptr<SecretSealer> sealer_;
   std::unique_ptr<Authorizer> authz_;
   std::unique_ptr<BuildServiceImpl> build_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
