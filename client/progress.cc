@@ -80,6 +80,9 @@ class PlainPrinter : public ProgressPrinter {
         }
         break;
       }
+      case BuildEvent::kWarning:
+        fprintf(out_, "WARNING: %s\n", e.warning().message().c_str());
+        break;
       case BuildEvent::kBuildFinished: {
         const auto& f = e.build_finished();
         if (f.result() == v1::SUCCEEDED) {
@@ -151,6 +154,9 @@ class TtyPrinter : public ProgressPrinter {
         fprintf(out_, "ERROR: %s\n", err.message().c_str());
         break;
       }
+      case BuildEvent::kWarning:
+        fprintf(out_, "WARNING: %s\n", e.warning().message().c_str());
+        break;
       case BuildEvent::kBuildFinished: {
         const auto& f = e.build_finished();
         if (f.result() == v1::SUCCEEDED) {
@@ -276,6 +282,11 @@ std::string EventToJson(const BuildEvent& e) {
       j["error"] = e.error().message();
       if (e.error().step().index() > 0) step = &e.error().step();
       if (e.error().line() > 0) j["line"] = e.error().line();
+      break;
+    case BuildEvent::kWarning:
+      type = "warning";
+      j["warning"] = e.warning().message();
+      if (e.warning().step().index() > 0) step = &e.warning().step();
       break;
     default:
       break;

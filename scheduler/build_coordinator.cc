@@ -239,6 +239,14 @@ absl::Status BuildCoordinator::CheckAdmissionLocked(const BuildSpec& spec) {
         " (--max-queued-per-submitter); nothing was queued, submit again "
         "when some have started"));
   }
+  if (options_.quota != nullptr) {
+    absl::Status st = options_.quota->Check(spec.submitter(), 0, "");
+    if (!st.ok()) {
+      metrics_->SubmitRejectedQuota();
+      return absl::ResourceExhaustedError(
+          absl::StrCat(st.message(), "; nothing was queued"));
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -682,6 +690,39 @@ void BuildCoordinator::HandleEventLocked(WorkerEntry* worker,
       // build goes on.
       const int64_t size =
           static_cast<int64_t>(event.event().log().data().size());
+      const std::string& submitter = build->spec.submitter();
+      if (build->log_capped) {
+        // Past a limit once, dropped to the end: no later (smaller) chunk
+        // slips in after the marker.
+        metrics_->LogBytesDropped(size);
+        break;
+      }
+      if (options_.quota != nullptr &&
+          !options_.quota->Check(submitter, size, "output").ok()) {
+        // Past the submitter's storage quota: dropped like the cap, saying
+        // which limit.
+        metrics_->LogBytesDropped(size);
+        options_.quota->MarkFull(submitter);
+        if (!build->log_capped) {
+          build->log_capped = true;
+          const std::string why = std::string(
+              options_.quota->Check(submitter, size, "output").message());
+          BuildEvent marker;
+          *marker.mutable_log()->mutable_step() = event.event().log().step();
+          marker.mutable_log()->set_stream(BuildEvent::Log::STDERR);
+          marker.mutable_log()->set_data(absl::StrCat(
+              "\n[longshore] the rest of this build's output is dropped: ", why,
+              "\n"));
+          AppendEventLocked(event.build_id(), marker);
+          BuildEvent warning;
+          *warning.mutable_warning()->mutable_step() =
+              event.event().log().step();
+          warning.mutable_warning()->set_message(
+              absl::StrCat("output dropped: ", why));
+          AppendEventLocked(event.build_id(), warning);
+        }
+        break;
+      }
       if (options_.max_log_bytes > 0 &&
           build->log_bytes + size > options_.max_log_bytes) {
         metrics_->LogBytesDropped(size);
@@ -697,6 +738,13 @@ void BuildCoordinator::HandleEventLocked(WorkerEntry* worker,
               " bytes (--max-log-bytes); the rest of it is dropped, the build "
               "goes on\n"));
           AppendEventLocked(event.build_id(), marker);
+          BuildEvent warning;
+          *warning.mutable_warning()->mutable_step() =
+              event.event().log().step();
+          warning.mutable_warning()->set_message(absl::StrCat(
+              "output past ", options_.max_log_bytes,
+              " bytes (--max-log-bytes) is dropped; the build goes on"));
+          AppendEventLocked(event.build_id(), warning);
           LS_LOG(WARNING) << "build " << event.build_id()
                           << ": output over --max-log-bytes "
                           << options_.max_log_bytes << "; dropping the rest";
@@ -704,6 +752,7 @@ void BuildCoordinator::HandleEventLocked(WorkerEntry* worker,
         break;
       }
       build->log_bytes += size;
+      if (options_.quota != nullptr) options_.quota->Add(submitter, size);
       AppendEventLocked(event.build_id(), event.event());
       break;
     }
@@ -1245,8 +1294,14 @@ absl::Status BuildCoordinator::CommitOutput(const std::string& build_id,
         absl::StrCat("UploadOutput: build ", build_id, " attempt ", attempt,
                      " ended during the upload"));
   }
+  const std::string& submitter = it->second.spec.submitter();
+  if (options_.quota != nullptr) {
+    RETURN_IF_ERROR(options_.quota->Check(submitter, writer->bytes_written(),
+                                          absl::StrCat("output ", index)));
+  }
   ASSIGN_OR_RETURN(std::string path, blobs_->OutputPath(build_id, index));
   ASSIGN_OR_RETURN(int64_t size, writer->Commit(path, digest, -1));
+  if (options_.quota != nullptr) options_.quota->Add(submitter, size);
   OutputRecord out;
   out.index = index;
   out.attempt = attempt;

@@ -31,6 +31,7 @@
 #include "scheduler/placement.h"
 #include "scheduler/scheduler_metrics.h"
 #include "scheduler/secret_sealer.h"
+#include "scheduler/storage_quota.h"
 #include "scheduler/worker_registry.h"
 
 namespace longshore::scheduler {
@@ -64,6 +65,8 @@ struct CoordinatorOptions {
   // Seals secret values into the journal (--secrets-key-file); null keeps
   // them in memory only.
   const SecretSealer* sealer = nullptr;
+  // Each submitter's stored logs and outputs against a limit; null: none.
+  StorageQuota* quota = nullptr;
 };
 
 class BuildCoordinator {

@@ -480,6 +480,36 @@ absl::StatusOr<std::vector<BuildRecord>> BuildJournal::List(
   return out;
 }
 
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+BuildJournal::BuildSubmitters() {
+  Access lock(this);
+  Statement s(db_, "SELECT id, submitter FROM builds");
+  RETURN_IF_ERROR(s.status());
+  std::vector<std::pair<std::string, std::string>> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.emplace_back(s.Text(0), s.Text(1));
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<std::pair<std::string, int64_t>>>
+BuildJournal::OutputBytesBySubmitter() {
+  Access lock(this);
+  Statement s(db_,
+              "SELECT b.submitter, SUM(o.size) FROM outputs o JOIN builds b "
+              "ON o.build_id = b.id GROUP BY b.submitter");
+  RETURN_IF_ERROR(s.status());
+  std::vector<std::pair<std::string, int64_t>> out;
+  while (true) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.emplace_back(s.Text(0), s.Int(1));
+  }
+  return out;
+}
+
 absl::Status BuildJournal::BackfillSubmitters() {
   std::vector<std::pair<std::string, std::string>> rows;
   {

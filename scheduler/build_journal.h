@@ -156,6 +156,13 @@ class BuildJournal {
   // The context digests of every build still in the journal.
   absl::StatusOr<std::set<std::string>> ContextDigestsInUse();
 
+  // For storage quotas: every build's (id, submitter), and the bytes of
+  // stored outputs per submitter.
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+  BuildSubmitters();
+  absl::StatusOr<std::vector<std::pair<std::string, int64_t>>>
+  OutputBytesBySubmitter();
+
   // Workers an operator drained; the flag outlives connections and restarts.
   absl::Status SetWorkerDrained(const std::string& worker_id, bool drained);
   absl::StatusOr<std::vector<std::string>> DrainedWorkers();

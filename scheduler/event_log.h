@@ -1,8 +1,10 @@
 // Per-build event streams: assigns sequence numbers and times, persists every
 // event in the journal before anyone sees it, and wakes watchers waiting for
-// newer events. Watchers read from the journal, so a watcher that joins late,
-// or reconnects after a scheduler restart, sees exactly the events after the
-// sequence it names.
+// newer events. With a log directory, step output goes to an append-only
+// file per build (DIR/ID.log) and the journal row keeps only its place in
+// it, so noisy steps do not bloat the journal. Watchers read from the journal,
+// so a watcher that joins late, or reconnects after a scheduler restart, sees
+// exactly the events after the sequence it names.
 #ifndef LONGSHORE_SCHEDULER_EVENT_LOG_H_
 #define LONGSHORE_SCHEDULER_EVENT_LOG_H_
 
@@ -27,6 +29,11 @@ class EventLog {
                     std::function<absl::Time()> clock = absl::Now)
       : journal_(journal), clock_(std::move(clock)) {}
 
+  // Step output from now on goes to DIR/ID.log (created 0700 if missing).
+  absl::Status SetLogDir(const std::string& dir);
+  // The path of a build's log file; empty without a log directory.
+  std::string LogPath(const std::string& build_id) const;
+
   // Sets sequence (last + 1) and time on `event`, stores it and wakes watchers.
   // Returns the stored event.
   absl::StatusOr<longshore::v1::BuildEvent> Append(
@@ -50,7 +57,7 @@ class EventLog {
   void WakeAll();
 
   // Drops what is cached of these builds' streams (retention removed them
-  // from the journal) and wakes their waiters.
+  // from the journal), removes their log files, and wakes their waiters.
   void Forget(const std::vector<std::string>& build_ids);
 
  private:
@@ -63,8 +70,14 @@ class EventLog {
   absl::StatusOr<StreamState*> StateLocked(const std::string& build_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  // Appends `data` to the build's log file; returns the offset it starts at.
+  absl::StatusOr<int64_t> AppendToLogFileLocked(const std::string& build_id,
+                                                absl::string_view data)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   BuildJournal* journal_;
   std::function<absl::Time()> clock_;
+  std::string log_dir_;  // Set once, before use.
   absl::Mutex mu_;
   // Node map: StateLocked hands out pointers that must survive later inserts.
   absl::node_hash_map<std::string, StreamState> streams_ ABSL_GUARDED_BY(mu_);

@@ -81,6 +81,11 @@ ABSL_FLAG(int64_t, max_log_bytes, int64_t{1} << 30,
           "Step output kept per build, in bytes (default 1 GiB); past it the "
           "output is dropped with a line saying so and the build goes on. 0: "
           "no limit.");
+ABSL_FLAG(int64_t, submitter_quota_bytes, 0,
+          "Bytes of build logs and client-side outputs one submitter may keep "
+          "on the scheduler (until retention removes its old builds); at it, "
+          "Submit is refused and further output dropped, naming the limit. "
+          "0: no limit.");
 ABSL_FLAG(bool, insecure, false,
           "Serve plaintext gRPC on a non-loopback --listen address (without "
           "TLS anyone who reaches it may submit, read every build and "
@@ -108,6 +113,7 @@ int main(int argc, char** argv) {
   options.max_build_timeout = absl::GetFlag(FLAGS_max_build_timeout);
   options.max_context_bytes = absl::GetFlag(FLAGS_max_context_bytes);
   options.max_log_bytes = absl::GetFlag(FLAGS_max_log_bytes);
+  options.submitter_quota_bytes = absl::GetFlag(FLAGS_submitter_quota_bytes);
   if (options.build_timeout <= absl::ZeroDuration() ||
       options.build_timeout > options.max_build_timeout) {
     LS_LOG(ERROR) << "--build-timeout "

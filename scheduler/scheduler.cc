@@ -51,6 +51,7 @@ absl::Status Scheduler::Init() {
     metrics->JournalCommit(took);
   });
   events_ = std::make_unique<EventLog>(journal_.get());
+  RETURN_IF_ERROR(events_->SetLogDir(options_.state_dir + "/logs"));
   CoordinatorOptions co;
   co.max_attempts = options_.max_attempts;
   co.heartbeat_interval = options_.heartbeat_interval;
@@ -62,6 +63,12 @@ absl::Status Scheduler::Init() {
   co.max_build_timeout = options_.max_build_timeout;
   co.max_context_bytes = options_.max_context_bytes;
   co.max_log_bytes = options_.max_log_bytes;
+  if (options_.submitter_quota_bytes > 0) {
+    quota_ = std::make_unique<StorageQuota>(options_.submitter_quota_bytes);
+    ASSIGN_OR_RETURN(auto usage, CountStoredBytes(journal_.get(), *events_));
+    quota_->Reset(std::move(usage));
+    co.quota = quota_.get();
+  }
   if (!options_.secrets_key_file.empty()) {
     ASSIGN_OR_RETURN(SecretSealer sealer,
                      SecretSealer::FromKeyFile(options_.secrets_key_file));
@@ -121,7 +128,13 @@ void Scheduler::SweepLoop() {
       absl::StatusOr<SweepResult> swept = retention_->Sweep(absl::Now());
       if (!swept.ok()) {
         LS_LOG(WARNING) << "retention: " << swept.status();
-      } else if (swept->builds > 0 || swept->contexts > 0) {
+      } else if (swept->builds > 0 && quota_ != nullptr) {
+        // What retention freed counts again.
+        absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> usage =
+            CountStoredBytes(journal_.get(), *events_);
+        if (usage.ok()) quota_->Reset(std::move(*usage));
+      }
+      if (swept.ok() && (swept->builds > 0 || swept->contexts > 0)) {
         LS_LOG(INFO) << "retention: removed " << swept->builds
                      << " builds finished more than "
                      << absl::FormatDuration(options_.retention) << " ago and "
@@ -202,8 +215,9 @@ void Scheduler::Shutdown() {
     exposer = std::move(exposer_);
   }
   stopping_ = true;
-  coordinator_->Stop();
-  events_->WakeAll();
+  // Init may have failed part way (a bad key file): stop what exists.
+  if (coordinator_ != nullptr) coordinator_->Stop();
+  if (events_ != nullptr) events_->WakeAll();
   if (server != nullptr) {
     // Long-lived streams (Connect, Watch) are cancelled at the deadline.
     server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));

@@ -27,6 +27,7 @@
 #include "scheduler/attempt_policy.h"
 #include "scheduler/authorization.h"
 #include "scheduler/secret_sealer.h"
+#include "scheduler/storage_quota.h"
 #include "scheduler/tokens.h"
 
 namespace prometheus {
@@ -91,6 +92,8 @@ struct SchedulerOptions {
   std::string tls_operator_names;
   // Bearer tokens (scheduler/tokens.h); empty: none.
   std::string tokens_file;
+  // Bytes of logs and outputs each submitter may keep stored; 0: no limit.
+  int64_t submitter_quota_bytes = 0;
   // Key that seals secrets into the journal (scheduler/secret_sealer.h);
   // empty keeps them in memory only.
   std::string secrets_key_file;
@@ -146,6 +149,7 @@ class Scheduler {
   std::unique_ptr<BuildCoordinator> coordinator_;
   std::unique_ptr<TokenTable> tokens_;
   std::unique_ptr<SecretSealer> sealer_;
+  std::unique_ptr<StorageQuota> quota_;
   std::unique_ptr<Authorizer> authz_;
   std::unique_ptr<BuildServiceImpl> build_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;

@@ -64,6 +64,7 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
       rejected_queue_full_(submits_rejected_.Add({{"reason", "queue_full"}})),
       rejected_submitter_full_(
           submits_rejected_.Add({{"reason", "submitter_queue_full"}})),
+      rejected_quota_(submits_rejected_.Add({{"reason", "submitter_quota"}})),
       builds_finished_(
           prometheus::BuildCounter()
               .Name("longshore_scheduler_builds_finished_total")

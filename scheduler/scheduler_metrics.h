@@ -35,6 +35,7 @@ class SchedulerMetrics {
     (per_submitter ? rejected_submitter_full_ : rejected_queue_full_)
         .Increment();
   }
+  void SubmitRejectedQuota() { rejected_quota_.Increment(); }
   // Counts the result and, for builds that ran, observes their run time.
   void BuildFinished(longshore::v1::BuildState result, absl::Duration ran);
   void QueueWait(absl::Duration waited);
@@ -75,6 +76,7 @@ class SchedulerMetrics {
   prometheus::Family<prometheus::Counter>& submits_rejected_;
   prometheus::Counter& rejected_queue_full_;
   prometheus::Counter& rejected_submitter_full_;
+  prometheus::Counter& rejected_quota_;
   prometheus::Family<prometheus::Counter>& builds_finished_;
   prometheus::Histogram& build_duration_;
   prometheus::Histogram& queue_wait_;

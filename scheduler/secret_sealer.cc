@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "common/file_util.h"
 
 namespace longshore::scheduler {
@@ -44,7 +45,7 @@ absl::StatusOr<SecretSealer> SecretSealer::FromKeyFile(
   if ((st.st_mode & 077) != 0) {
     return absl::FailedPreconditionError(absl::StrCat(
         "--secrets-key-file ", path, " may be read by others (mode ",
-        absl::StrCat(absl::Hex(st.st_mode & 0777)),
+        absl::StrFormat("%o", st.st_mode & 0777),
         "): chmod 600 it; whoever reads it can open every journaled secret"));
   }
   absl::StatusOr<std::string> text = ReadFile(path);
