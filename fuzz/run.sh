@@ -65,7 +65,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "fuzz/run.sh: building ${#targets[@]} targets into ${out}"
-bins=()
+bins=("${out}/bin/playground_selftest")
 for t in "${targets[@]}"; do bins+=("${out}/bin/${t}_fuzzer"); done
 start=$(date +%s)
 if ! make -f "${here}/targets.mk" -j"${jobs}" ROOT="${root}" OUT="${out}" \
@@ -77,6 +77,17 @@ if ! make -f "${here}/targets.mk" -j"${jobs}" ROOT="${root}" OUT="${out}" \
   exit 1
 fi
 echo "fuzz/run.sh: built in $(($(date +%s) - start)) s"
+
+# The archive targets' check that nothing outside the destination changed must
+# catch what it is there to catch.
+if "${out}/bin/playground_selftest"; then
+  record playground_selftest passed
+else
+  echo "fuzz/run.sh: the playground's escape check is broken (fuzz/playground_selftest.cc)" >&2
+  record playground_selftest failed
+  keep=1
+  exit 1
+fi
 
 # Per-target options: the longest input worth trying, and a dictionary of
 # tokens the format is made of when there is one.

@@ -73,7 +73,8 @@ build_flags_SRCS := client/build_flags.cc $(OUT)/gen/proto/longshore.pb.cc
 build_flags_LIBS := -lprotobuf $(ABSL)
 
 .PHONY: all
-all: $(addprefix $(OUT)/bin/,$(addsuffix _fuzzer,$(TARGETS)))
+all: $(addprefix $(OUT)/bin/,$(addsuffix _fuzzer,$(TARGETS))) \
+     $(OUT)/bin/playground_selftest
 
 # Objects of project sources under OUT/obj/<path>.o; generated sources (the
 # protobuf message code) under OUT/obj/gen/.
@@ -101,5 +102,10 @@ $(OUT)/bin/$(1)_fuzzer: $(call obj,fuzz/$(1)_fuzzer.cc $($(1)_SRCS))
 	$(CXX) $(LDFLAGS) $$^ $($(1)_LIBS) -o $$@
 endef
 $(foreach t,$(TARGETS),$(eval $(call target_rule,$(t))))
+
+# Not a fuzzer: shows that the archive targets' escape check catches escapes.
+$(OUT)/bin/playground_selftest: $(call obj,fuzz/playground_selftest.cc $(PLAYGROUND))
+	@mkdir -p $(OUT)/bin
+	$(CXX) $(SAN) $^ -o $@
 
 -include $(shell find $(OUT)/obj -name '*.d' 2>/dev/null)
