@@ -1,8 +1,10 @@
 // The `longshore build` command line: --build-arg and --label KEY=VALUE,
 // --output, --cache-from/--cache-to, --worker-label, --platform and the rest.
 // The input is an argument vector, one argument per line; each line is also
-// given to the single-value parsers. Parsed pairs must have usable keys.
-// --secret is left out: it reads files and the environment by design.
+// given to the single-value parsers, and every output spec to the worker's
+// reading of its compression attributes (a submitter's KEY=VALUE the worker
+// parses). Parsed pairs must have usable keys. --secret is left out: it reads
+// files and the environment by design.
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -13,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "client/build_flags.h"
+#include "worker/output_compression.h"
 
 namespace {
 
@@ -48,9 +51,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     CheckPairs(f->build_args, "--build-arg", input);
     CheckPairs(f->labels, "--label", input);
     CheckPairs(f->worker_labels, "--worker-label", input);
+    for (const auto& o : f->outputs) {
+      (void)longshore::worker::ParseOutputCompression(o);
+    }
   }
   for (const std::string& a : args) {
-    (void)ParseOutputFlag(a);
+    absl::StatusOr<longshore::v1::OutputSpec> o = ParseOutputFlag(a);
+    if (o.ok()) (void)longshore::worker::ParseOutputCompression(*o);
     (void)ParseCacheFlag("--cache-from", a);
     (void)NormalizeTag(a);
   }

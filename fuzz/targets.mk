@@ -69,8 +69,11 @@ reference_SRCS := image/reference.cc client/build_flags.cc \
   common/sha256.cc common/errno_status.cc $(OUT)/gen/proto/longshore.pb.cc
 reference_LIBS := -lprotobuf -lcrypto $(ABSL)
 
-build_flags_SRCS := client/build_flags.cc $(OUT)/gen/proto/longshore.pb.cc
-build_flags_LIBS := -lprotobuf $(ABSL)
+build_flags_SRCS := client/build_flags.cc worker/output_compression.cc \
+  image/content_store.cc image/compression.cc image/oci.cc \
+  common/file_util.cc common/log.cc common/sha256.cc common/errno_status.cc \
+  $(OUT)/gen/proto/longshore.pb.cc
+build_flags_LIBS := -lprotobuf -lzstd -lz -lcrypto $(ABSL)
 
 .PHONY: all
 all: $(addprefix $(OUT)/bin/,$(addsuffix _fuzzer,$(TARGETS))) \
@@ -94,7 +97,9 @@ $(OUT)/gen/proto/longshore.pb.cc $(OUT)/gen/proto/longshore.pb.h: $(ROOT)/proto/
 	$(PROTOC) --proto_path=$(ROOT) --cpp_out=$(OUT)/gen $(ROOT)/proto/longshore.proto
 
 # Sources that include the generated header wait for it.
-$(OUT)/obj/client/build_flags.o $(OUT)/obj/fuzz/reference_fuzzer.o $(OUT)/obj/fuzz/build_flags_fuzzer.o: $(OUT)/gen/proto/longshore.pb.h
+$(OUT)/obj/client/build_flags.o $(OUT)/obj/worker/output_compression.o \
+$(OUT)/obj/fuzz/reference_fuzzer.o $(OUT)/obj/fuzz/build_flags_fuzzer.o: \
+  $(OUT)/gen/proto/longshore.pb.h
 
 define target_rule
 $(OUT)/bin/$(1)_fuzzer: $(call obj,fuzz/$(1)_fuzzer.cc $($(1)_SRCS))

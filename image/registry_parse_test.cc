@@ -34,21 +34,23 @@ TEST(TokenResponseTest, FieldsOfAnotherTypeAreErrorsNotCrashes) {
 }
 
 TEST(RegistryErrorSummaryTest, JoinsCodesAndMessages) {
-  EXPECT_EQ(RegistryErrorSummary(
-                R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"},{"code":"DENIED"}]})"),
-            "MANIFEST_UNKNOWN: manifest unknown; DENIED");
+  EXPECT_EQ(
+      RegistryErrorSummary(
+          R"({"errors":[{"code":"MANIFEST_UNKNOWN","message":"manifest unknown"},{"code":"DENIED"}]})"),
+      "MANIFEST_UNKNOWN: manifest unknown; DENIED");
   EXPECT_EQ(RegistryErrorSummary("not json"), "");
   EXPECT_EQ(RegistryErrorSummary(R"({"errors":[{"code":404,"message":[1]}]})"),
             "");
-  EXPECT_EQ(RegistryErrorSummary(
-                R"({"errors":[{"code":404,"message":"gone"}]})"),
-            ": gone");
+  EXPECT_EQ(
+      RegistryErrorSummary(R"({"errors":[{"code":404,"message":"gone"}]})"),
+      ": gone");
 }
 
 TEST(DeclaredManifestMediaTypeTest, FromMediaTypeOrShape) {
-  EXPECT_EQ(DeclaredManifestMediaType(
-                R"({"mediaType":"application/vnd.docker.distribution.manifest.v2+json"})"),
-            kMediaTypeDockerManifest);
+  EXPECT_EQ(
+      DeclaredManifestMediaType(
+          R"({"mediaType":"application/vnd.docker.distribution.manifest.v2+json"})"),
+      kMediaTypeDockerManifest);
   EXPECT_EQ(DeclaredManifestMediaType(R"({"manifests":[]})"),
             kMediaTypeOciIndex);
   EXPECT_EQ(DeclaredManifestMediaType(R"({"mediaType":2,"layers":[]})"),
@@ -59,7 +61,8 @@ TEST(DeclaredManifestMediaTypeTest, FromMediaTypeOrShape) {
 
 TEST(ResolveLocationTest, AbsolutePathAndRelative) {
   const char* base = "http://127.0.0.1:5000/v2/a/blobs/uploads/?x=1/2";
-  EXPECT_EQ(ResolveLocation(base, "https://s.example/u"), "https://s.example/u");
+  EXPECT_EQ(ResolveLocation(base, "https://s.example/u"),
+            "https://s.example/u");
   EXPECT_EQ(ResolveLocation(base, "/v2/a/blobs/uploads/id"),
             "http://127.0.0.1:5000/v2/a/blobs/uploads/id");
   EXPECT_EQ(ResolveLocation(base, "id?s=1"),
