@@ -51,7 +51,7 @@ record() {  # NAME passed|failed
 for tool in "${cxx}" make protoc; do
   if ! command -v "${tool}" >/dev/null; then
     echo "fuzz/run.sh: ${tool} not found (ops/bootstrap.sh installs clang, libclang-rt-14-dev, make and protobuf-compiler)" >&2
-    for t in "${targets[@]}"; do record "${t}" failed; done
+    for t in playground_selftest "${targets[@]}"; do record "${t}" failed; done
     exit 2
   fi
 done
@@ -73,7 +73,7 @@ if ! make -f "${here}/targets.mk" -j"${jobs}" ROOT="${root}" OUT="${out}" \
   tail -40 "${work}/build.log" >&2
   echo "fuzz/run.sh: build failed; the whole log is in ${work}/build.log" >&2
   keep=1
-  for t in "${targets[@]}"; do record "${t}" failed; done
+  for t in playground_selftest "${targets[@]}"; do record "${t}" failed; done
   exit 1
 fi
 echo "fuzz/run.sh: built in $(($(date +%s) - start)) s"

@@ -67,7 +67,7 @@ if [[ $fuzz_rc -ne 0 && $fuzz_failed -eq 0 ]]; then
   echo "fuzz: fuzz/run.sh failed (exit $fuzz_rc) before reporting a target" >&2
   fuzz_failed=1
 fi
-echo "fuzz: $fuzz_passed targets clean, $fuzz_failed failed"
+echo "fuzz: $fuzz_passed passed, $fuzz_failed failed (the playground self-test and one entry per target)"
 passed=$((passed + fuzz_passed))
 failed=$((failed + fuzz_failed))
 
