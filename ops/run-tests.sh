@@ -53,12 +53,12 @@ if ./ops/check-format.sh; then passed=$((passed + 1)); else failed=$((failed + 1
 if ./ops/check-hermetic.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 # Every parser of untrusted input under libFuzzer (ASan + UBSan), each target
-# for LONGSHORE_FUZZ_SECONDS (default 40; nine targets two at a time, about
+# for LONGSHORE_FUZZ_SECONDS (default 35; nine targets two at a time, under
 # five minutes with the build) on its corpus in fuzz/corpus/ (docs/fuzzing.md).
 # One entry per target: failed on a crash, sanitizer report, failed check or
 # hang, or when the targets do not build.
 fuzz_results=$(mktemp)
-FUZZ_RESULTS="$fuzz_results" fuzz/run.sh "${LONGSHORE_FUZZ_SECONDS:-40}"
+FUZZ_RESULTS="$fuzz_results" fuzz/run.sh "${LONGSHORE_FUZZ_SECONDS:-35}"
 fuzz_rc=$?
 fuzz_passed=$(grep -c ' passed$' "$fuzz_results" || true)
 fuzz_failed=$(grep -c ' failed$' "$fuzz_results" || true)
