@@ -77,16 +77,21 @@ absl::StatusOr<std::optional<CacheEntry>> LocalLayerCache::Lookup(
     return std::optional<CacheEntry>();
   }
   CacheEntry e;
-  if (j.value("has_layer", false)) {
-    Descriptor d;
-    d.digest = j.value("digest", "");
-    d.size = j.value("size", int64_t{0});
-    d.media_type = j.value("media_type", "");
-    e.layer = d;
-    e.diff_id = j.value("diff_id", "");
+  bool typed = true;
+  try {
+    if (j.value("has_layer", false)) {
+      Descriptor d;
+      d.digest = j.value("digest", "");
+      d.size = j.value("size", int64_t{0});
+      d.media_type = j.value("media_type", "");
+      e.layer = d;
+      e.diff_id = j.value("diff_id", "");
+    }
+    e.config_change = j.value("config_change", "");
+  } catch (const nlohmann::json::type_error&) {
+    typed = false;  // a field of the wrong type: malformed as below
   }
-  e.config_change = j.value("config_change", "");
-  if (!CheckEntry(e).ok()) {
+  if (!typed || !CheckEntry(e).ok()) {
     LS_LOG(WARNING) << "cache record " << path << " is malformed; ignoring it";
     return std::optional<CacheEntry>();
   }

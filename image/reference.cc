@@ -44,13 +44,25 @@ std::string Reference::Normalized() const {
 }
 
 std::string Reference::Familiar() const {
-  std::string name;
+  std::string name = Name();
   if (registry == kDockerHub) {
+    // The short form must read back as the same reference: "library/" goes
+    // only from a one-component name ("library/a/b" stays), and "docker.io/"
+    // stays when the first component would then read as a registry
+    // ("docker.io/a.b/c" is not "a.b/c").
     absl::string_view repo = repository;
-    absl::ConsumePrefix(&repo, "library/");
-    name = std::string(repo);
-  } else {
-    name = Name();
+    absl::string_view rest = repo;
+    if (absl::ConsumePrefix(&rest, "library/") &&
+        !absl::StrContains(rest, '/')) {
+      repo = rest;
+    }
+    size_t slash = repo.find('/');
+    absl::string_view first = repo.substr(0, slash);
+    bool reads_as_registry =
+        slash != absl::string_view::npos &&
+        (absl::StrContains(first, '.') || absl::StrContains(first, ':') ||
+         first == "localhost");
+    if (!reads_as_registry) name = std::string(repo);
   }
   if (!tag.empty()) absl::StrAppend(&name, ":", tag);
   if (!digest.empty()) absl::StrAppend(&name, "@", digest);

@@ -38,5 +38,25 @@ TEST(Reference, RejectsInvalid) {
   EXPECT_FALSE(ParseReference("app@sha256:short").ok());
 }
 
+// Found by fuzz/reference_fuzzer.cc: the familiar form of these read back as
+// another image (fuzz/corpus/reference/regression-familiar-*).
+TEST(Reference, FamiliarFormReadsBackAsTheSameImage) {
+  for (const char* text :
+       {"docker.io/library/buso/lx:1.36", "docker.io/a.b/c:1",
+        "docker.io/localhost/app:2", "busybox:1.36", "user/app:x"}) {
+    auto r = ParseReference(text);
+    ASSERT_TRUE(r.ok()) << text;
+    auto again = ParseReference(r->Familiar());
+    ASSERT_TRUE(again.ok()) << r->Familiar();
+    EXPECT_EQ(again->Normalized(), r->Normalized()) << text;
+  }
+  EXPECT_EQ(ParseReference("docker.io/library/a/b:1")->Familiar(),
+            "library/a/b:1");
+  EXPECT_EQ(ParseReference("docker.io/a.b/c:1")->Familiar(),
+            "docker.io/a.b/c:1");
+  EXPECT_EQ(ParseReference("docker.io/library/busybox")->Familiar(),
+            "busybox:latest");
+}
+
 }  // namespace
 }  // namespace longshore::image

@@ -26,6 +26,7 @@
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "common/unique_fd.h"
+#include "image/registry_parse.h"
 #include "nlohmann/json.hpp"
 
 namespace longshore::image {
@@ -218,22 +219,6 @@ absl::StatusCode CodeForHttp(long status) {
   return absl::StatusCode::kInternal;
 }
 
-// "MANIFEST_UNKNOWN: manifest unknown; ..." from the distribution error JSON.
-std::string RegistryErrors(absl::string_view body) {
-  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return "";
-  auto it = j.find("errors");
-  if (it == j.end() || !it->is_array()) return "";
-  std::vector<std::string> parts;
-  for (const auto& e : *it) {
-    if (!e.is_object()) continue;
-    std::string code = e.value("code", "");
-    std::string message = e.value("message", "");
-    parts.push_back(message.empty() ? code : absl::StrCat(code, ": ", message));
-  }
-  return absl::StrJoin(parts, "; ");
-}
-
 std::string Prefix(const Reference& repo) {
   return absl::StrCat("registry ", repo.registry, ", repository ",
                       repo.repository);
@@ -245,7 +230,7 @@ absl::Status HttpError(const Reference& repo, const Request& req,
       absl::StrCat(Prefix(repo), ": ", req.what, ": HTTP ", resp.status);
   std::string text = StatusText(resp.status);
   if (!text.empty()) absl::StrAppend(&msg, " ", text);
-  std::string errors = RegistryErrors(resp.body);
+  std::string errors = RegistryErrorSummary(resp.body);
   if (!errors.empty()) absl::StrAppend(&msg, ": ", errors);
   if (!hint.empty()) absl::StrAppend(&msg, " (", hint, ")");
   return absl::Status(CodeForHttp(resp.status), msg);
@@ -444,38 +429,10 @@ std::string MediaTypeOf(const Response& resp) {
   return std::string(absl::StripAsciiWhitespace(ct));
 }
 
-// Resolves an upload Location against the URL it came from.
-std::string ResolveLocation(absl::string_view base_url,
-                            absl::string_view location) {
-  if (absl::StartsWith(location, "http://") ||
-      absl::StartsWith(location, "https://")) {
-    return std::string(location);
-  }
-  size_t scheme_end = base_url.find("://");
-  size_t host_end = base_url.find('/', scheme_end + 3);
-  absl::string_view origin = base_url.substr(0, host_end);
-  if (absl::StartsWith(location, "/")) return absl::StrCat(origin, location);
-  // Relative to the path's directory.
-  size_t last = base_url.rfind('/');
-  size_t q = base_url.find('?');
-  if (q != absl::string_view::npos && last > q) last = base_url.rfind('/', q);
-  return absl::StrCat(base_url.substr(0, last + 1), location);
-}
-
 std::string AddQuery(absl::string_view url, absl::string_view key,
                      absl::string_view value) {
   return absl::StrCat(url, absl::StrContains(url, '?') ? "&" : "?", key, "=",
                       Escape(value));
-}
-
-std::string HostOfUrl(absl::string_view url) {
-  size_t scheme_end = url.find("://");
-  if (scheme_end == absl::string_view::npos) return "";
-  absl::string_view rest = url.substr(scheme_end + 3);
-  rest = rest.substr(0, rest.find_first_of("/?#"));
-  size_t at = rest.rfind('@');
-  if (at != absl::string_view::npos) rest = rest.substr(at + 1);
-  return std::string(rest);
 }
 
 absl::Duration RetryAfter(const Response& resp) {
@@ -542,7 +499,21 @@ absl::Status LoadDockerConfigCredentials(
   for (const auto& [server, entry] : auths->items()) {
     if (!entry.is_object()) continue;
     RegistryCredential cred;
-    std::string auth = entry.value("auth", "");
+    // A field of another type is an error naming it (Json::value would
+    // throw).
+    auto field = [&](const char* key, std::string* out) -> absl::Status {
+      auto it = entry.find(key);
+      if (it == entry.end() || it->is_null()) return absl::OkStatus();
+      if (!it->is_string()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("docker config ", path, ": auths[\"", server, "\"].",
+                         key, " is not a string"));
+      }
+      *out = it->get<std::string>();
+      return absl::OkStatus();
+    };
+    std::string auth;
+    RETURN_IF_ERROR(field("auth", &auth));
     if (!auth.empty()) {
       std::string decoded;
       if (!absl::Base64Unescape(auth, &decoded)) {
@@ -559,62 +530,13 @@ absl::Status LoadDockerConfigCredentials(
       cred.username = decoded.substr(0, colon);
       cred.password = decoded.substr(colon + 1);
     } else {
-      cred.username = entry.value("username", "");
-      cred.password = entry.value("password", "");
+      RETURN_IF_ERROR(field("username", &cred.username));
+      RETURN_IF_ERROR(field("password", &cred.password));
     }
     if (cred.username.empty() && cred.password.empty()) continue;
     credentials->emplace(NormalizeRegistryHost(server), std::move(cred));
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<AuthChallenge> ParseAuthChallenge(absl::string_view header) {
-  auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("malformed WWW-Authenticate \"", header, "\": ", why));
-  };
-  absl::string_view s = absl::StripAsciiWhitespace(header);
-  size_t sp = s.find(' ');
-  AuthChallenge c;
-  c.scheme = absl::AsciiStrToLower(s.substr(0, sp));
-  if (c.scheme.empty()) return bad("no scheme");
-  if (sp == absl::string_view::npos) return c;
-  s = s.substr(sp + 1);
-  size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && (s[i] == ' ' || s[i] == ',')) ++i;
-    if (i >= s.size()) break;
-    size_t eq = s.find('=', i);
-    if (eq == absl::string_view::npos) return bad("parameter without '='");
-    std::string key =
-        absl::AsciiStrToLower(absl::StripAsciiWhitespace(s.substr(i, eq - i)));
-    i = eq + 1;
-    while (i < s.size() && s[i] == ' ') ++i;
-    std::string value;
-    if (i < s.size() && s[i] == '"') {
-      ++i;
-      bool closed = false;
-      while (i < s.size()) {
-        char ch = s[i++];
-        if (ch == '\\' && i < s.size()) {
-          value.push_back(s[i++]);
-        } else if (ch == '"') {
-          closed = true;
-          break;
-        } else {
-          value.push_back(ch);
-        }
-      }
-      if (!closed) return bad("unterminated quoted value");
-    } else {
-      size_t end = s.find(',', i);
-      if (end == absl::string_view::npos) end = s.size();
-      value = std::string(absl::StripAsciiWhitespace(s.substr(i, end - i)));
-      i = end;
-    }
-    c.params[key] = value;
-  }
-  return c;
 }
 
 // ---------------------------------------------------------------------------
@@ -898,21 +820,13 @@ absl::Status RegistryClient::Authenticate(
                                         host.credential->username, "\"")
                          : "anonymous");
   }
-  auto j = nlohmann::json::parse(r->body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
+  absl::StatusOr<TokenResponse> t = ParseTokenResponse(r->body);
+  if (!t.ok()) {
     return absl::UnauthenticatedError(absl::StrCat(
-        Prefix(repo), ": token response from ", realm, " is not JSON"));
+        Prefix(repo), ": from ", realm, ": ", t.status().message()));
   }
-  std::string token = j.value("token", "");
-  if (token.empty()) token = j.value("access_token", "");
-  if (token.empty()) {
-    return absl::UnauthenticatedError(absl::StrCat(
-        Prefix(repo), ": token response from ", realm, " has no token"));
-  }
-  int64_t expires_in = 60;  // the spec's default
-  if (j.contains("expires_in") && j["expires_in"].is_number_integer()) {
-    expires_in = std::max<int64_t>(j["expires_in"].get<int64_t>(), 1);
-  }
+  const std::string& token = t->token;
+  int64_t expires_in = t->expires_in_seconds;
   absl::MutexLock lock(&host.mu);
   // Renew a little early so a token never expires in flight.
   host.tokens[ScopeKey(scopes)] = Host::Token{
@@ -1018,20 +932,13 @@ absl::StatusOr<RegistryClient::RawManifest> RegistryClient::GetManifest(
   std::string media_type = MediaTypeOf(resp);
   if (!IsManifestMediaType(media_type) && !IsIndexMediaType(media_type)) {
     // Some registries answer application/json; the document says what it is.
-    auto j = nlohmann::json::parse(out.bytes, nullptr, false);
-    std::string declared =
-        (!j.is_discarded() && j.is_object()) ? j.value("mediaType", "") : "";
-    if (IsManifestMediaType(declared) || IsIndexMediaType(declared)) {
-      media_type = declared;
-    } else if (!j.is_discarded() && j.is_object() && j.contains("manifests")) {
-      media_type = kMediaTypeOciIndex;
-    } else if (!j.is_discarded() && j.is_object() && j.contains("layers")) {
-      media_type = kMediaTypeOciManifest;
-    } else {
+    std::string declared = DeclaredManifestMediaType(out.bytes);
+    if (declared.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           Prefix(ref), ": ", req.what, ": unsupported media type \"",
           media_type, "\" (schema 1 and artifacts are not images)"));
     }
+    media_type = declared;
   }
   out.descriptor.media_type = media_type;
   out.descriptor.digest = digest;

@@ -33,6 +33,7 @@
 #include "image/content_store.h"
 #include "image/oci.h"
 #include "image/reference.h"
+#include "image/registry_parse.h"
 
 namespace longshore::image {
 
@@ -98,16 +99,6 @@ absl::Status LoadDockerConfigCredentials(
 
 // $DOCKER_CONFIG/config.json, else $HOME/.docker/config.json.
 std::string DefaultDockerConfigPath();
-
-// A parsed WWW-Authenticate challenge: scheme ("bearer", "basic"; lower case)
-// and its parameters (keys lower case).
-struct AuthChallenge {
-  std::string scheme;
-  std::map<std::string, std::string> params;
-};
-// Parses one WWW-Authenticate header value; quoted values may contain commas
-// and backslash escapes. InvalidArgument on a malformed header.
-absl::StatusOr<AuthChallenge> ParseAuthChallenge(absl::string_view header);
 
 // What ResolveManifest found.
 struct ResolvedManifest {
