@@ -1,13 +1,18 @@
-// Streaming layer compression and decompression: gzip (zlib, compressed in
-// parallel blocks the way pigz does it), zstd (libzstd), or none.
+// Streaming layer compression and decompression: gzip (compressed in parallel
+// blocks the way pigz does it: by default with ISA-L's igzip, with zlib when a
+// level is given), zstd (libzstd), or none.
 //
 // Determinism: the compressed bytes depend only on the input, the algorithm and
-// the level, never on the thread count or on thread timing. Gzip splits the
-// input into fixed 256 KiB blocks, each deflated with the previous block's last
-// 32 KiB as its dictionary and ended with a sync flush; the blocks concatenate
-// into one ordinary gzip member (header with mtime 0, no file name, OS 255;
-// CRC-32 combined). Zstd always runs libzstd's multi-threaded mode with at
-// least one worker, whose output does not depend on the worker count.
+// the level (and the library's version), never on the thread count or on thread
+// timing. Gzip splits the input into fixed 256 KiB blocks, each deflated with
+// the previous block's last 32 KiB as its dictionary and ended with a sync
+// flush; the blocks concatenate into one ordinary gzip member (header with
+// mtime 0, no file name, OS 255; CRC-32 combined). The default deflater is
+// igzip level 1 (about 5x zlib 6's speed per core, output about 3% larger on a
+// mixed tree and up to 15% on executables); igzip chooses code by CPU
+// features, and gives the same bytes on every x86-64 CPU with SSE4.2. Zstd
+// always runs libzstd's multi-threaded mode with at least one worker, whose
+// output does not depend on the worker count.
 #ifndef LONGSHORE_IMAGE_COMPRESSION_H_
 #define LONGSHORE_IMAGE_COMPRESSION_H_
 
@@ -52,7 +57,8 @@ class Compressor {
 
 struct CompressorOptions {
   Compression compression = Compression::kGzip;
-  // -1 picks the default: gzip 6 (as Go's and BuildKit's), zstd 3.
+  // -1 picks the default: gzip by igzip level 1, zstd 3. Gzip 0..9 is zlib at
+  // that level.
   int level = -1;
   // Compression threads; 0 means the number of online CPUs.
   int threads = 0;

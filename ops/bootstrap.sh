@@ -10,6 +10,8 @@ PACKAGES=(
   libseccomp-dev libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev
   libarchive-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libsqlite3-dev
+  # ISA-L: igzip, the default gzip compressor of layers.
+  libisal-dev
   # Formatting check and the libFuzzer targets.
   clang clang-format libclang-rt-14-dev
   # Run: user namespaces with a subordinate id range, the per-step network.
