@@ -88,9 +88,8 @@ bool Playground::Seen::operator==(const Seen& o) const {
          mtime_nsec == o.mtime_nsec && content == o.content;
 }
 
-void EmptyDirectory(const std::string& dir) {
-  // Extraction may leave directories without search permission.
-  chmod(dir.c_str(), 0700);
+// The entries of `dir` but . and ..
+std::vector<std::string> Names(const std::string& dir) {
   DIR* d = opendir(dir.c_str());
   if (d == nullptr) Die(Errno("opendir " + dir));
   std::vector<std::string> names;
@@ -100,6 +99,13 @@ void EmptyDirectory(const std::string& dir) {
     }
   }
   closedir(d);
+  return names;
+}
+
+void EmptyDirectory(const std::string& dir) {
+  // Extraction may leave directories without search permission.
+  chmod(dir.c_str(), 0700);
+  const std::vector<std::string> names = Names(dir);
   for (const std::string& n : names) {
     std::string path = dir + "/" + n;
     struct stat st;
@@ -144,15 +150,7 @@ void Playground::Reset(const void* data, size_t size) {
 
 void Playground::Walk(const std::string& rel, Tree* out) const {
   std::string path = rel.empty() ? root_ : root_ + "/" + rel;
-  DIR* d = opendir(path.c_str());
-  if (d == nullptr) Die(Errno("opendir " + path));
-  std::vector<std::string> names;
-  while (dirent* e = readdir(d)) {
-    if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0) {
-      names.emplace_back(e->d_name);
-    }
-  }
-  closedir(d);
+  const std::vector<std::string> names = Names(path);
   for (const std::string& n : names) {
     std::string r = rel.empty() ? n : rel + "/" + n;
     if (r == "dest") continue;  // the destination may hold anything

@@ -52,7 +52,7 @@ context_tar_LIBS := -larchive $(ABSL)
 
 layer_apply_SRCS := $(PLAYGROUND) image/layer_apply.cc image/compression.cc \
   image/oci.cc common/errno_status.cc common/log.cc common/sha256.cc
-layer_apply_LIBS := -larchive -lzstd -lz -lcrypto $(ABSL)
+layer_apply_LIBS := -larchive -lzstd -lisal -lz -lcrypto $(ABSL)
 
 add_archive_SRCS := $(PLAYGROUND) worker/archive_extract.cc \
   worker/in_root.cc sandbox/in_root.cc common/errno_status.cc
@@ -73,7 +73,7 @@ build_flags_SRCS := client/build_flags.cc worker/output_compression.cc \
   image/content_store.cc image/compression.cc image/oci.cc \
   common/file_util.cc common/log.cc common/sha256.cc common/errno_status.cc \
   $(OUT)/gen/proto/longshore.pb.cc
-build_flags_LIBS := -lprotobuf -lzstd -lz -lcrypto $(ABSL)
+build_flags_LIBS := -lprotobuf -lzstd -lisal -lz -lcrypto $(ABSL)
 
 .PHONY: all
 all: $(addprefix $(OUT)/bin/,$(addsuffix _fuzzer,$(TARGETS))) \

@@ -697,16 +697,18 @@ void BuildCoordinator::HandleEventLocked(WorkerEntry* worker,
         metrics_->LogBytesDropped(size);
         break;
       }
-      if (options_.quota != nullptr &&
-          !options_.quota->Check(submitter, size, "output").ok()) {
+      const absl::Status room =
+          options_.quota != nullptr
+              ? options_.quota->Check(submitter, size, "output")
+              : absl::OkStatus();
+      if (!room.ok()) {
         // Past the submitter's storage quota: dropped like the cap, saying
         // which limit.
         metrics_->LogBytesDropped(size);
         options_.quota->MarkFull(submitter);
         if (!build->log_capped) {
           build->log_capped = true;
-          const std::string why = std::string(
-              options_.quota->Check(submitter, size, "output").message());
+          const std::string why(room.message());
           BuildEvent marker;
           *marker.mutable_log()->mutable_step() = event.event().log().step();
           marker.mutable_log()->set_stream(BuildEvent::Log::STDERR);

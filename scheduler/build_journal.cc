@@ -145,11 +145,12 @@ absl::StatusOr<BuildRecord> ReadBuildRow(Statement& s) {
   return r;
 }
 
-// Every row of a SELECT of kBuildColumns.
-absl::StatusOr<std::vector<BuildRecord>> QueryBuilds(sqlite3* db,
-                                                     const std::string& sql) {
+// Every row of a SELECT of kBuildColumns, with `text` bound to ?1 when set.
+absl::StatusOr<std::vector<BuildRecord>> QueryBuilds(
+    sqlite3* db, const std::string& sql, const std::string& text = "") {
   Statement s(db, sql.c_str());
   RETURN_IF_ERROR(s.status());
+  if (!text.empty()) s.Bind(1, text);
   std::vector<BuildRecord> out;
   while (true) {
     ASSIGN_OR_RETURN(bool row, s.Step());
@@ -467,17 +468,7 @@ absl::StatusOr<std::vector<BuildRecord>> BuildJournal::List(
       "SELECT ", kBuildColumns, " FROM builds",
       conditions.empty() ? "" : " WHERE ", absl::StrJoin(conditions, " AND "),
       " ORDER BY ord DESC LIMIT ", limit > 0 ? limit : -1);
-  Statement s(db_, sql.c_str());
-  RETURN_IF_ERROR(s.status());
-  if (!submitter.empty()) s.Bind(1, submitter);
-  std::vector<BuildRecord> out;
-  while (true) {
-    ASSIGN_OR_RETURN(bool row, s.Step());
-    if (!row) break;
-    ASSIGN_OR_RETURN(BuildRecord r, ReadBuildRow(s));
-    out.push_back(std::move(r));
-  }
-  return out;
+  return QueryBuilds(db_, sql, submitter);
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
