@@ -22,6 +22,7 @@
 #include "client/output_writer.h"
 #include "client/progress.h"
 #include "client/scheduler_channel.h"
+#include "client/web_link.h"
 #include "common/errno_status.h"
 #include "common/file_util.h"
 #include "common/platform.h"
@@ -326,6 +327,10 @@ int RunBuild(const BuildFlags& flags) {
     return 1;
   }
   std::move(remove_tar).Invoke();
+  if (std::string link = FetchBuildPageUrl(*channel, *build_id);
+      !link.empty()) {
+    fprintf(stderr, "build %s: %s\n", build_id->c_str(), link.c_str());
+  }
 
   struct sigaction sa = {};
   sa.sa_handler = OnInterrupt;

@@ -10,6 +10,8 @@ PACKAGES=(
   libseccomp-dev libabsl-dev prometheus-cpp-dev libgtest-dev libgmock-dev
   libarchive-dev zlib1g-dev libzstd-dev libcurl4-openssl-dev libssl-dev
   nlohmann-json3-dev libsqlite3-dev
+  # The scheduler's web page: cpp-httplib (a shared library with its header).
+  libcpp-httplib-dev
   # ISA-L: igzip, the default gzip compressor of layers.
   libisal-dev
   # Formatting check and the libFuzzer targets.
@@ -23,6 +25,8 @@ PACKAGES=(
   # The tutorial and the buildah benchmark: a Debian Python base made with
   # debootstrap, run with podman, compared against buildah (both through runc).
   debootstrap podman buildah runc
+  # The web page's browser test: Debian's chromium, driven headless from Node.
+  chromium nodejs
 )
 
 TEST_USER="${LONGSHORE_TEST_USER:-longshore}"
@@ -69,6 +73,23 @@ done
 # make it 0666 through udev, these machines ship it 0600.
 if [[ -c /dev/net/tun ]] && [[ $(stat -c %a /dev/net/tun) != 666 ]]; then
   chmod 0666 /dev/net/tun
+fi
+
+# npm for the browser test's driver (playwright-core, tests/web/package-lock.json).
+# Debian's npm, unless the nodejs installed already brings one.
+if ! command -v npm >/dev/null; then
+  echo "ops/bootstrap.sh: installing npm"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+# The driver's exact locked version, into tests/web/node_modules (ignored by git)
+# and npm's cache, so later installs work offline. No install scripts run: it
+# downloads no browser; the test uses /usr/bin/chromium.
+web_test_dir="$(dirname "$0")/../tests/web"
+want=$(node -p "require('$web_test_dir/package-lock.json').packages['node_modules/playwright-core'].version")
+have=$(node -p "try { require('$web_test_dir/node_modules/playwright-core/package.json').version } catch (e) { '' }")
+if [[ "$want" != "$have" ]]; then
+  echo "ops/bootstrap.sh: npm ci in tests/web (playwright-core $want)"
+  (cd "$web_test_dir" && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error >/dev/null)
 fi
 
 # The Python base of the hello-world-flask tutorial (make tutorial, and

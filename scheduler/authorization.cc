@@ -11,7 +11,7 @@
 
 namespace longshore::scheduler {
 
-const RpcRule kRpcRules[13] = {
+const RpcRule kRpcRules[20] = {
     {Rpc::kStatContext, "/longshore.v1.BuildService/StatContext",
      Rule::kSubmitter},
     {Rpc::kSubmit, "/longshore.v1.BuildService/Submit", Rule::kSubmitter},
@@ -30,6 +30,16 @@ const RpcRule kRpcRules[13] = {
      Rule::kOperator},
     {Rpc::kDrain, "/longshore.v1.AdminService/Drain", Rule::kOperator},
     {Rpc::kUndrain, "/longshore.v1.AdminService/Undrain", Rule::kOperator},
+    // Scheduler information and the read-only web page.
+    {Rpc::kGetSchedulerInfo,
+     "/longshore.v1.SchedulerInfoService/GetSchedulerInfo",
+     Rule::kAuthenticated},
+    {Rpc::kWebWhoami, "GET /api/whoami", Rule::kAuthenticated},
+    {Rpc::kWebListBuilds, "GET /api/builds", Rule::kListOwn},
+    {Rpc::kWebGetBuild, "GET /api/builds/ID", Rule::kOwnBuild},
+    {Rpc::kWebBuildEvents, "GET /api/builds/ID/events", Rule::kOwnBuild},
+    {Rpc::kWebBuildLog, "GET /api/builds/ID/log", Rule::kOwnBuild},
+    {Rpc::kWebListWorkers, "GET /api/workers", Rule::kOperator},
 };
 
 const char* DescribeRule(Rule rule) {
@@ -48,6 +58,8 @@ const char* DescribeRule(Rule rule) {
              "leased to it";
     case Rule::kOperator:
       return "this call is for operators";
+    case Rule::kAuthenticated:
+      return "any authenticated caller";
   }
   return "?";
 }
@@ -99,6 +111,8 @@ const RpcRule& RuleOf(Rpc rpc) { return kRpcRules[static_cast<int>(rpc)]; }
 
 absl::string_view ShortMethod(Rpc rpc) {
   absl::string_view method = RuleOf(rpc).method;
+  // A web row ("GET /api/...") is named whole.
+  if (!absl::StartsWith(method, "/")) return method;
   return method.substr(method.rfind('/') + 1);
 }
 
@@ -204,6 +218,8 @@ absl::Status Authorizer::Check(const Identity& who, Rpc rpc,
     case Rule::kOperator:
       if (who.operator_role) return absl::OkStatus();
       return deny("");
+    case Rule::kAuthenticated:
+      return absl::OkStatus();
     case Rule::kOwnBuild: {
       absl::StatusOr<BuildAccess> build = lookup_(build_id);
       if (!build.ok()) return build.status();

@@ -40,25 +40,37 @@ enum class Rpc {
   kListWorkers,
   kDrain,
   kUndrain,
+  // Scheduler information and the read-only web page (scheduler/web/); a web
+  // row's method is its HTTP method and path.
+  kGetSchedulerInfo,
+  kWebWhoami,
+  kWebListBuilds,
+  kWebGetBuild,
+  kWebBuildEvents,
+  kWebBuildLog,
+  kWebListWorkers,
 };
 
 enum class Rule {
-  kSubmitter,    // Submitters and operators.
-  kOwnBuild,     // The build's submitter, or an operator.
-  kListOwn,      // Submitters list their own builds; operators list all.
-  kWorker,       // The worker role.
-  kLeasedBuild,  // A worker, for a build leased to it (and its context).
-  kOperator,     // Operators.
+  kSubmitter,      // Submitters and operators.
+  kOwnBuild,       // The build's submitter, or an operator.
+  kListOwn,        // Submitters list their own builds; operators list all.
+  kWorker,         // The worker role.
+  kLeasedBuild,    // A worker, for a build leased to it (and its context).
+  kOperator,       // Operators.
+  kAuthenticated,  // Any authenticated caller.
 };
 
 struct RpcRule {
   Rpc rpc;
-  const char* method;  // Full gRPC method name, e.g. "/longshore.v1.X/Y".
+  // Full gRPC method name, e.g. "/longshore.v1.X/Y", or for the web page
+  // "GET /api/...".
+  const char* method;
   Rule rule;
 };
 
 // The policy table: one row per RPC, in the order of Rpc.
-extern const RpcRule kRpcRules[13];
+extern const RpcRule kRpcRules[20];
 
 // The rule's meaning in words, for refusals and docs.
 const char* DescribeRule(Rule rule);

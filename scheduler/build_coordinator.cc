@@ -519,6 +519,17 @@ absl::StatusOr<std::vector<BuildInfo>> BuildCoordinator::ListBuilds(
   return out;
 }
 
+std::vector<int> BuildCoordinator::QueuePositions(
+    const std::vector<std::string>& build_ids) {
+  absl::MutexLock lock(&mu_);
+  std::vector<int> positions;
+  positions.reserve(build_ids.size());
+  for (const std::string& id : build_ids) {
+    positions.push_back(queue_.Position(id));
+  }
+  return positions;
+}
+
 absl::StatusOr<BuildAccess> BuildCoordinator::Access(
     const std::string& build_id) {
   absl::MutexLock lock(&mu_);

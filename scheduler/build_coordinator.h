@@ -101,6 +101,9 @@ class BuildCoordinator {
   absl::StatusOr<std::vector<longshore::v1::BuildInfo>> ListBuilds(
       const std::vector<longshore::v1::BuildState>& states, int limit,
       const std::string& submitter = "");
+  // Each build's 1-based place in the queue (0 when it is not queued), for
+  // the web page.
+  std::vector<int> QueuePositions(const std::vector<std::string>& build_ids);
   // What the authorization policy compares a caller with: the build's
   // submitter, whether it runs, its context and who registered its worker.
   absl::StatusOr<BuildAccess> Access(const std::string& build_id);

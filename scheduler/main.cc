@@ -2,17 +2,21 @@
 // Prometheus metrics, until SIGINT or SIGTERM.
 #include <signal.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/flag_names.h"
 #include "common/log.h"
 #include "scheduler/listen_policy.h"
 #include "scheduler/scheduler.h"
+#include "scheduler/web/web_server.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:7070",
           "Address for the gRPC services (host:port; port 0 picks one).");
@@ -92,6 +96,17 @@ ABSL_FLAG(bool, insecure, false,
           "register as a worker). Warned at start and exported as "
           "longshore_scheduler_insecure 1.");
 
+ABSL_FLAG(std::string, web_listen, "",
+          "Address (host:port) for the read-only web page of builds, queue "
+          "and workers; empty serves none. It uses the gRPC API's TLS "
+          "(--tls-cert, --tls-key, --tls-client-ca) and identities (client "
+          "certificates, --tokens-file tokens), and like --listen is "
+          "refused in plaintext off loopback unless --insecure.");
+ABSL_FLAG(std::string, web_url, "",
+          "The web page's address as users reach it (e.g. "
+          "https://farm.example:8443, behind a proxy); clients print "
+          "WEB_URL/builds/ID. Default: the --web-listen address.");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "longshore-scheduler --listen ADDR --metrics-listen ADDR --state-dir "
@@ -158,6 +173,28 @@ int main(int argc, char** argv) {
                     << "; every caller who reaches it is trusted";
   }
   const std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  const std::string web_listen = absl::GetFlag(FLAGS_web_listen);
+  options.web_url = absl::GetFlag(FLAGS_web_url);
+  if (!web_listen.empty()) {
+    if (absl::Status st = longshore::scheduler::CheckPlaintextListen(
+            web_listen, !options.tls.cert.empty(),
+            absl::GetFlag(FLAGS_insecure));
+        !st.ok()) {
+      LS_LOG(ERROR) << "--web-listen: " << st.message();
+      return 2;
+    }
+    if (options.web_url.empty()) {
+      options.web_url = absl::StrCat(
+          options.tls.cert.empty() ? "http://" : "https://", web_listen);
+    }
+  }
+  if (!options.web_url.empty() &&
+      !absl::StartsWith(options.web_url, "http://") &&
+      !absl::StartsWith(options.web_url, "https://")) {
+    LS_LOG(ERROR) << "--web-url \"" << options.web_url
+                  << "\" must start with http:// or https://";
+    return 2;
+  }
 
   // Block the stop signals before any thread starts, so every thread inherits
   // the mask and sigwait below is the only receiver.
@@ -185,9 +222,26 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  std::unique_ptr<longshore::scheduler::web::WebServer> web;
+  if (!web_listen.empty()) {
+    longshore::scheduler::web::WebOptions web_options;
+    web_options.listen = web_listen;
+    web_options.tls = options.tls;
+    web_options.tls.client_certificate_optional = !options.tokens_file.empty();
+    web = std::make_unique<longshore::scheduler::web::WebServer>(
+        web_options, (*scheduler)->coordinator(), (*scheduler)->event_log(),
+        (*scheduler)->authorizer());
+    absl::StatusOr<int> web_port = web->Start();
+    if (!web_port.ok()) {
+      LS_LOG(ERROR) << web_port.status();
+      return 1;
+    }
+  }
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
   LS_LOG(INFO) << "signal " << signal_number << ": stopping";
+  // The page reads the scheduler's state: it stops first.
+  if (web != nullptr) web->Stop();
   (*scheduler)->Shutdown();
   return 0;
 }

@@ -16,6 +16,7 @@
 #include "scheduler/build_service.h"
 #include "scheduler/event_log.h"
 #include "scheduler/retention.h"
+#include "scheduler/scheduler_info_service.h"
 #include "scheduler/scheduler_metrics.h"
 #include "scheduler/worker_service.h"
 
@@ -101,6 +102,8 @@ absl::Status Scheduler::Init() {
       coordinator_.get(), blobs_.get(), authz_.get());
   admin_service_ =
       std::make_unique<AdminServiceImpl>(coordinator_.get(), authz_.get());
+  info_service_ = std::make_unique<SchedulerInfoServiceImpl>(options_.web_url,
+                                                             authz_.get());
   RetentionOptions ro;
   ro.keep = options_.retention;
   retention_ = std::make_unique<Retention>(ro, journal_.get(), blobs_.get(),
@@ -151,6 +154,7 @@ void Scheduler::RegisterServices(grpc::ServerBuilder* builder) {
   builder->RegisterService(build_service_.get());
   builder->RegisterService(worker_service_.get());
   builder->RegisterService(admin_service_.get());
+  builder->RegisterService(info_service_.get());
 }
 
 absl::StatusOr<int> Scheduler::Start(const std::string& listen_address) {

@@ -42,6 +42,7 @@ class BuildCoordinator;
 class BuildJournal;
 class BuildServiceImpl;
 class EventLog;
+class SchedulerInfoServiceImpl;
 class SchedulerMetrics;
 class Retention;
 class WorkerServiceImpl;
@@ -97,6 +98,9 @@ struct SchedulerOptions {
   // Key that seals secrets into the journal (scheduler/secret_sealer.h);
   // empty keeps them in memory only.
   std::string secrets_key_file;
+  // The web page's address that GetSchedulerInfo advertises (--web-url, or
+  // the one --web-listen serves); empty when there is none.
+  std::string web_url;
 };
 
 class Scheduler {
@@ -109,9 +113,9 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Adds BuildService, WorkerService and AdminService and the message size
-  // limits to a server the caller builds and runs. Use either this or Start,
-  // not both.
+  // Adds BuildService, WorkerService, AdminService and SchedulerInfoService
+  // and the message size limits to a server the caller builds and runs. Use
+  // either this or Start, not both.
   void RegisterServices(grpc::ServerBuilder* builder);
 
   // Serves the three services on `listen_address` ("127.0.0.1:0" picks a port)
@@ -130,6 +134,10 @@ class Scheduler {
 
   // Who may call what; the web view asks it too.
   const Authorizer* authorizer() const { return authz_.get(); }
+  // What the web page (scheduler/web/) reads: builds, workers and events.
+  BuildCoordinator* coordinator() const { return coordinator_.get(); }
+  EventLog* event_log() const { return events_.get(); }
+  const SchedulerOptions& options() const { return options_; }
 
   std::shared_ptr<prometheus::Registry> metrics_registry() const {
     return registry_;
@@ -154,6 +162,7 @@ class Scheduler {
   std::unique_ptr<BuildServiceImpl> build_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
+  std::unique_ptr<SchedulerInfoServiceImpl> info_service_;
   std::unique_ptr<Retention> retention_;
   std::atomic<bool> stopping_{false};
 
