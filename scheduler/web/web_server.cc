@@ -27,7 +27,9 @@ Credentials CredentialsOf(const httplib::Request& req) {
   c.certificate_names = CertificateNames(req.ssl);
   if (req.has_header("Authorization")) {
     c.authorization_present = true;
-    absl::string_view value = req.get_header_value("Authorization");
+    // get_header_value returns a copy: keep it alive while viewing it.
+    const std::string header = req.get_header_value("Authorization");
+    absl::string_view value = header;
     if (absl::ConsumePrefix(&value, "Bearer ") ||
         absl::ConsumePrefix(&value, "bearer ")) {
       c.bearer = std::string(absl::StripAsciiWhitespace(value));
@@ -242,9 +244,11 @@ void WebServer::Route() {
           auto stream =
               std::make_shared<EventStream>(events_, id, after, &stopping_);
           res.set_header("X-Accel-Buffering", "no");
+          // Exactly "text/event-stream": cpp-httplib compresses every other
+          // text/* answer for browsers that accept it, and a compressor holds
+          // events back until it has a block's worth.
           res.set_chunked_content_provider(
-              "text/event-stream; charset=utf-8",
-              [stream](size_t, httplib::DataSink& sink) {
+              "text/event-stream", [stream](size_t, httplib::DataSink& sink) {
                 bool more = stream->Pump([&sink](absl::string_view bytes) {
                   return sink.is_writable() &&
                          sink.write(bytes.data(), bytes.size());
