@@ -23,6 +23,9 @@ PACKAGES=(
   # The tutorial and the buildah benchmark: a Debian Python base made with
   # debootstrap, run with podman, compared against buildah (both through runc).
   debootstrap podman buildah runc
+  # The operators' kit: grpc.health.v1 checks (python3-grpcio), systemd-analyze
+  # verify of the units, and Node for the manifest and dashboard validators.
+  python3-grpcio systemd
 )
 
 TEST_USER="${LONGSHORE_TEST_USER:-longshore}"

@@ -11,7 +11,7 @@
 
 namespace longshore::scheduler {
 
-const RpcRule kRpcRules[13] = {
+const RpcRule kRpcRules[15] = {
     {Rpc::kStatContext, "/longshore.v1.BuildService/StatContext",
      Rule::kSubmitter},
     {Rpc::kSubmit, "/longshore.v1.BuildService/Submit", Rule::kSubmitter},
@@ -30,6 +30,10 @@ const RpcRule kRpcRules[13] = {
      Rule::kOperator},
     {Rpc::kDrain, "/longshore.v1.AdminService/Drain", Rule::kOperator},
     {Rpc::kUndrain, "/longshore.v1.AdminService/Undrain", Rule::kOperator},
+    // Health checking: served by gRPC's own health service, which answers
+    // before any service code runs, so these rows are policy, not checks.
+    {Rpc::kHealthCheck, "/grpc.health.v1.Health/Check", Rule::kAnyone},
+    {Rpc::kHealthWatch, "/grpc.health.v1.Health/Watch", Rule::kAnyone},
 };
 
 const char* DescribeRule(Rule rule) {
@@ -48,6 +52,9 @@ const char* DescribeRule(Rule rule) {
              "leased to it";
     case Rule::kOperator:
       return "this call is for operators";
+    case Rule::kAnyone:
+      return "anyone who reaches the port may ask whether the scheduler "
+             "serves";
   }
   return "?";
 }
@@ -204,6 +211,8 @@ absl::Status Authorizer::Check(const Identity& who, Rpc rpc,
     case Rule::kOperator:
       if (who.operator_role) return absl::OkStatus();
       return deny("");
+    case Rule::kAnyone:
+      return absl::OkStatus();
     case Rule::kOwnBuild: {
       absl::StatusOr<BuildAccess> build = lookup_(build_id);
       if (!build.ok()) return build.status();

@@ -40,6 +40,9 @@ enum class Rpc {
   kListWorkers,
   kDrain,
   kUndrain,
+  // Health checking (grpc.health.v1, gRPC's own service).
+  kHealthCheck,
+  kHealthWatch,
 };
 
 enum class Rule {
@@ -49,6 +52,9 @@ enum class Rule {
   kWorker,       // The worker role.
   kLeasedBuild,  // A worker, for a build leased to it (and its context).
   kOperator,     // Operators.
+  // Any caller that reaches the port, authenticated or not: the answer is
+  // only whether the scheduler serves (probes and load balancers).
+  kAnyone,
 };
 
 struct RpcRule {
@@ -58,7 +64,7 @@ struct RpcRule {
 };
 
 // The policy table: one row per RPC, in the order of Rpc.
-extern const RpcRule kRpcRules[13];
+extern const RpcRule kRpcRules[15];
 
 // The rule's meaning in words, for refusals and docs.
 const char* DescribeRule(Rule rule);
