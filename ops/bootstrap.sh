@@ -25,7 +25,7 @@ PACKAGES=(
   debootstrap podman buildah runc
   # The operators' kit: grpc.health.v1 checks (python3-grpcio), systemd-analyze
   # verify of the units, and Node for the manifest and dashboard validators.
-  python3-grpcio systemd
+  python3-grpcio python3-yaml systemd
 )
 
 TEST_USER="${LONGSHORE_TEST_USER:-longshore}"
