@@ -1095,7 +1095,9 @@ absl::Status RegistryClient::FetchBlob(const Reference& repo,
     return ErrnoStatus(errno, "fsync(%s)", tmp);
   }
   fd.reset();
-  return store.CommitTemp(tmp, desc.digest);
+  RETURN_IF_ERROR(store.CommitTemp(tmp, desc.digest));
+  if (options_.on_blob_pulled) options_.on_blob_pulled(sink.bytes());
+  return absl::OkStatus();
 }
 
 // ---------------------------------------------------------------------------
@@ -1113,7 +1115,12 @@ absl::StatusOr<BlobPushResult> RegistryClient::PushBlob(
         absl::StrCat("blob ", desc.digest, " at ", path, " has ", st.st_size,
                      " bytes, its descriptor says ", desc.size));
   }
-  return PushBlobFrom(repo, desc, fd.get(), "", mount_from);
+  ASSIGN_OR_RETURN(BlobPushResult result,
+                   PushBlobFrom(repo, desc, fd.get(), "", mount_from));
+  if (result == BlobPushResult::kUploaded && options_.on_blob_pushed) {
+    options_.on_blob_pushed(desc.size);
+  }
+  return result;
 }
 
 absl::StatusOr<BlobPushResult> RegistryClient::PushBlobBytes(

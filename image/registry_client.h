@@ -18,6 +18,7 @@
 #define LONGSHORE_IMAGE_REGISTRY_CLIENT_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -83,6 +84,12 @@ struct RegistryOptions {
   int64_t max_config_bytes = 8 << 20;
 
   std::string user_agent = "longshore";
+
+  // Told the size of each blob FetchBlob downloaded and each one PushBlob
+  // uploaded (not those the store or the registry already had, nor mounts);
+  // for metrics. Called from the transferring thread.
+  std::function<void(int64_t)> on_blob_pulled;
+  std::function<void(int64_t)> on_blob_pushed;
 };
 
 // Registry name as Docker keys credentials: "https://index.docker.io/v1/" ->

@@ -27,6 +27,9 @@ PACKAGES=(
   debootstrap podman buildah runc
   # The web page's browser test: Debian's chromium, driven headless from Node.
   chromium nodejs
+  # The operators' kit: grpc.health.v1 checks (python3-grpcio), systemd-analyze
+  # verify of the units, and Node for the manifest and dashboard validators.
+  python3-grpcio python3-yaml systemd
 )
 
 TEST_USER="${LONGSHORE_TEST_USER:-longshore}"

@@ -112,6 +112,8 @@ std::string SandboxUsage() {
   --seccomp-bpf PATH   compiled seccomp program (from --write-seccomp-bpf)
   --no-seccomp         no seccomp filter (debugging only)
   --timeout SECONDS    kill the step after this long (exit status 124)
+  --ready-fd FD        an inherited pipe: one byte is written to it when the
+                       command has been started (setup is over)
 exit status: the command's; 128+N if killed by signal N; 124 on timeout;
 125 when the sandbox fails (one line on stderr); 123 when a limit stopped
 the step (one line on stderr); 126/127 when the command
@@ -194,6 +196,12 @@ absl::StatusOr<SandboxOptions> ParseSandboxArgs(
           o.timeout_seconds <= 0) {
         return Bad(arg, absl::StrCat("'", value,
                                      "' is not a positive number of seconds"));
+      }
+    } else if (arg == "--ready-fd") {
+      if (!absl::SimpleAtoi(value, &o.ready_fd) || o.ready_fd < 3) {
+        return Bad(arg, absl::StrCat("'", value,
+                                     "' is not a descriptor number of 3 or "
+                                     "more"));
       }
     } else if (arg == "--memory") {
       if (auto s = ParseCount(arg, value, &o.memory_bytes); !s.ok()) return s;

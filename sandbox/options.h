@@ -45,6 +45,9 @@ struct SandboxOptions {
   bool no_seccomp = false;
   // 0: no limit.
   int timeout_seconds = 0;
+  // --ready-fd: an inherited pipe; pid 1 writes one byte to it once the
+  // command has been exec'd (the end of the sandbox's setup), then closes it.
+  int ready_fd = -1;
   // Limits, 0 meaning none. See README.md ("Limits") for how each is enforced
   // with and without a delegated cgroup.
   uint64_t memory_bytes = 0;

@@ -312,6 +312,14 @@ int RunSandbox(const SandboxOptions& o) {
   UniqueFd status_r(status[0]), status_w(status[1]);
   config.sync_fd = sync_r.get();
   config.status_fd = status_w.get();
+  if (o.ready_fd >= 0) {
+    // Close-on-exec, so that slirp4netns and the command never hold it: only
+    // pid 1 (a clone) keeps it open past this process's close below.
+    if (::fcntl(o.ready_fd, F_SETFD, FD_CLOEXEC) != 0) {
+      return Failure(ErrnoStatus(errno, "--ready-fd %d", o.ready_fd));
+    }
+    config.ready_fd = o.ready_fd;
+  }
   UniqueFd tap_r, tap_w;
   if (o.network == NetworkMode::kDefault) {
     int tap[2];
@@ -396,6 +404,8 @@ int RunSandbox(const SandboxOptions& o) {
   sync_r.reset();
   status_w.reset();
   tap_w.reset();
+  // Pid 1 has its copy: EOF without a byte tells the reader setup failed.
+  if (o.ready_fd >= 0) RawSyscall(SYS_close, o.ready_fd);
 
   // Reaps pid 1 after killing it (which kills the whole step): afterwards
   // nothing shares this process's memory any more.

@@ -39,6 +39,8 @@ struct StepConfig {
   // one byte here, then reads a second byte from sync_fd (slirp4netns is
   // ready) before going on.
   int tap_ready_fd = -1;
+  // pid 1 writes one byte here after the command's execve, then closes it.
+  int ready_fd = -1;
   // Close-on-exec; errors go here as one line "operation: reason".
   int status_fd = -1;
   // Become uid/gid 0 in the new namespace first (it was created by an

@@ -424,6 +424,13 @@ void StepInitMain(const StepConfig& c) {
   while (::read(exec_done[0], &byte, 1) < 0) {
   }
   ::close(exec_done[0]);
+  if (c.ready_fd >= 0) {
+    const char ready = 'r';
+    // Best effort: a reader that went away changes nothing for the step.
+    if (::write(c.ready_fd, &ready, 1) < 0) {
+    }
+    ::close(c.ready_fd);
+  }
   // Only pid 1 uses the mapping now (the command has its own image or is
   // gone).
   ::munmap(stack, kCommandStackSize);

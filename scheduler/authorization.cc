@@ -11,7 +11,7 @@
 
 namespace longshore::scheduler {
 
-const RpcRule kRpcRules[20] = {
+const RpcRule kRpcRules[22] = {
     {Rpc::kStatContext, "/longshore.v1.BuildService/StatContext",
      Rule::kSubmitter},
     {Rpc::kSubmit, "/longshore.v1.BuildService/Submit", Rule::kSubmitter},
@@ -40,6 +40,10 @@ const RpcRule kRpcRules[20] = {
     {Rpc::kWebBuildEvents, "GET /api/builds/ID/events", Rule::kOwnBuild},
     {Rpc::kWebBuildLog, "GET /api/builds/ID/log", Rule::kOwnBuild},
     {Rpc::kWebListWorkers, "GET /api/workers", Rule::kOperator},
+    // Health checking: served by gRPC's own health service, which answers
+    // before any service code runs, so these rows are policy, not checks.
+    {Rpc::kHealthCheck, "/grpc.health.v1.Health/Check", Rule::kAnyone},
+    {Rpc::kHealthWatch, "/grpc.health.v1.Health/Watch", Rule::kAnyone},
 };
 
 const char* DescribeRule(Rule rule) {
@@ -60,6 +64,9 @@ const char* DescribeRule(Rule rule) {
       return "this call is for operators";
     case Rule::kAuthenticated:
       return "any authenticated caller";
+    case Rule::kAnyone:
+      return "anyone who reaches the port may ask whether the scheduler "
+             "serves";
   }
   return "?";
 }
@@ -219,6 +226,7 @@ absl::Status Authorizer::Check(const Identity& who, Rpc rpc,
       if (who.operator_role) return absl::OkStatus();
       return deny("");
     case Rule::kAuthenticated:
+    case Rule::kAnyone:
       return absl::OkStatus();
     case Rule::kOwnBuild: {
       absl::StatusOr<BuildAccess> build = lookup_(build_id);

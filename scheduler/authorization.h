@@ -49,6 +49,9 @@ enum class Rpc {
   kWebBuildEvents,
   kWebBuildLog,
   kWebListWorkers,
+  // Health checking (grpc.health.v1, gRPC's own service).
+  kHealthCheck,
+  kHealthWatch,
 };
 
 enum class Rule {
@@ -59,6 +62,9 @@ enum class Rule {
   kLeasedBuild,    // A worker, for a build leased to it (and its context).
   kOperator,       // Operators.
   kAuthenticated,  // Any authenticated caller.
+  // Any caller that reaches the port, authenticated or not: the answer is
+  // only whether the scheduler serves (probes and load balancers).
+  kAnyone,
 };
 
 struct RpcRule {
@@ -70,7 +76,7 @@ struct RpcRule {
 };
 
 // The policy table: one row per RPC, in the order of Rpc.
-extern const RpcRule kRpcRules[20];
+extern const RpcRule kRpcRules[22];
 
 // The rule's meaning in words, for refusals and docs.
 const char* DescribeRule(Rule rule);

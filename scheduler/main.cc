@@ -11,9 +11,11 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/flags/usage_config.h"
 #include "absl/time/time.h"
 #include "common/flag_names.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "scheduler/listen_policy.h"
 #include "scheduler/scheduler.h"
 #include "scheduler/web/web_server.h"
@@ -111,6 +113,11 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "longshore-scheduler --listen ADDR --metrics-listen ADDR --state-dir "
       "DIR");
+  absl::FlagsUsageConfig usage_config;
+  usage_config.version_string = [] {
+    return longshore::VersionLine("longshore-scheduler");
+  };
+  absl::SetFlagsUsageConfig(usage_config);
   std::vector<std::string> args = longshore::NormalizeFlagNames(argc, argv);
   std::vector<char*> arg_ptrs = longshore::ArgvPointers(args);
   absl::ParseCommandLine(static_cast<int>(args.size()), arg_ptrs.data());

@@ -7,8 +7,8 @@
 #include "common/file_util.h"
 #include "common/log.h"
 #include "common/status_macros.h"
+#include "grpcpp/health_check_service_interface.h"
 #include "grpcpp/security/server_credentials.h"
-#include "prometheus/exposer.h"
 #include "scheduler/admin_service.h"
 #include "scheduler/blob_store.h"
 #include "scheduler/build_coordinator.h"
@@ -44,6 +44,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
 absl::Status Scheduler::Init() {
   RETURN_IF_ERROR(MakeDirs(options_.state_dir, 0700));
   metrics_ = std::make_unique<SchedulerMetrics>(*registry_);
+  RegisterBuildInfo(*registry_, "scheduler");
   metrics_->SetInsecure(options_.insecure);
   ASSIGN_OR_RETURN(journal_,
                    BuildJournal::Open(options_.state_dir + "/journal.db"));
@@ -168,6 +169,9 @@ absl::StatusOr<int> Scheduler::Start(const std::string& listen_address) {
   tls.client_certificate_optional = tokens_ != nullptr;
   ASSIGN_OR_RETURN(std::shared_ptr<grpc::ServerCredentials> credentials,
                    ServerCredentials(tls));
+  // grpc.health.v1.Health: "" and each service SERVING while the server
+  // runs; NOT_SERVING from the start of Shutdown.
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen_address, credentials, &port);
@@ -178,6 +182,12 @@ absl::StatusOr<int> Scheduler::Start(const std::string& listen_address) {
     return absl::UnavailableError(
         absl::StrCat("scheduler: cannot listen on ", listen_address));
   }
+  for (const char* service :
+       {"", "longshore.v1.BuildService", "longshore.v1.WorkerService",
+        "longshore.v1.AdminService"}) {
+    server_->GetHealthCheckService()->SetServingStatus(service, true);
+  }
+  serving_ = true;
   LS_LOG(INFO) << "scheduler listening on " << listen_address << " (port "
                << port << "), state in " << options_.state_dir;
   return port;
@@ -185,40 +195,42 @@ absl::StatusOr<int> Scheduler::Start(const std::string& listen_address) {
 
 absl::StatusOr<int> Scheduler::StartMetrics(const std::string& listen_address) {
   absl::MutexLock lock(&mu_);
-  if (exposer_ != nullptr) {
+  if (metrics_server_ != nullptr) {
     return absl::FailedPreconditionError(
         "scheduler: metrics are served already");
   }
-  // prometheus-cpp reports a failed bind by throwing; it stops here.
-  try {
-    exposer_ = std::make_unique<prometheus::Exposer>(listen_address, 1);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat(
-        "scheduler: cannot serve metrics on ", listen_address, ": ", e.what()));
+  auto server =
+      MetricsServer::Start(listen_address, registry_, [this]() -> absl::Status {
+        if (stopping_) return absl::UnavailableError("stopping");
+        if (!serving_) return absl::UnavailableError("gRPC is not served yet");
+        return absl::OkStatus();
+      });
+  if (!server.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("scheduler: ", server.status().message()));
   }
-  exposer_->RegisterCollectable(registry_);
-  std::vector<int> ports = exposer_->GetListeningPorts();
-  if (ports.empty()) {
-    exposer_.reset();
-    return absl::UnavailableError(absl::StrCat(
-        "scheduler: metrics listener on ", listen_address, " has no port"));
-  }
+  metrics_server_ = std::move(*server);
+  const int port = metrics_server_->port();
   LS_LOG(INFO) << "metrics on http://" << listen_address << "/metrics (port "
-               << ports[0] << ")";
-  return ports[0];
+               << port << "), probes on /healthz and /readyz";
+  return port;
 }
 
 void Scheduler::Shutdown() {
   std::unique_ptr<grpc::Server> server;
-  std::unique_ptr<prometheus::Exposer> exposer;
+  std::unique_ptr<MetricsServer> metrics_server;
   {
     absl::MutexLock lock(&mu_);
     if (shut_down_) return;
     shut_down_ = true;
     server = std::move(server_);
-    exposer = std::move(exposer_);
+    metrics_server = std::move(metrics_server_);
   }
   stopping_ = true;
+  if (server != nullptr) {
+    // Health checkers see NOT_SERVING before connections are refused.
+    server->GetHealthCheckService()->Shutdown();
+  }
   // Init may have failed part way (a bad key file): stop what exists.
   if (coordinator_ != nullptr) coordinator_->Stop();
   if (events_ != nullptr) events_->WakeAll();
@@ -227,7 +239,7 @@ void Scheduler::Shutdown() {
     server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
     server->Wait();
   }
-  exposer.reset();
+  metrics_server.reset();
   stop_sweeping_.Notify();
   if (sweeper_.joinable()) sweeper_.join();
   stopped_.Notify();

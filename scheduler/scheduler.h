@@ -21,6 +21,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/grpc_tls.h"
+#include "common/metrics_server.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
 #include "prometheus/registry.h"
@@ -29,10 +30,6 @@
 #include "scheduler/secret_sealer.h"
 #include "scheduler/storage_quota.h"
 #include "scheduler/tokens.h"
-
-namespace prometheus {
-class Exposer;
-}  // namespace prometheus
 
 namespace longshore::scheduler {
 
@@ -122,8 +119,8 @@ class Scheduler {
   // and returns the bound port.
   absl::StatusOr<int> Start(const std::string& listen_address);
 
-  // Serves Prometheus text on http://<listen_address>/metrics; returns the
-  // port.
+  // Serves Prometheus text on http://<listen_address>/metrics, with /healthz
+  // and /readyz (ready while the gRPC services are up); returns the port.
   absl::StatusOr<int> StartMetrics(const std::string& listen_address);
 
   // Stops serving. Running builds stay RUNNING in the journal, so the next
@@ -165,10 +162,11 @@ class Scheduler {
   std::unique_ptr<SchedulerInfoServiceImpl> info_service_;
   std::unique_ptr<Retention> retention_;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> serving_{false};
 
   absl::Mutex mu_;
   std::unique_ptr<grpc::Server> server_ ABSL_GUARDED_BY(mu_);
-  std::unique_ptr<prometheus::Exposer> exposer_ ABSL_GUARDED_BY(mu_);
+  std::unique_ptr<MetricsServer> metrics_server_ ABSL_GUARDED_BY(mu_);
   bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
   absl::Notification stop_sweeping_;
   absl::Notification stopped_;

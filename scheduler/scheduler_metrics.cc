@@ -157,6 +157,14 @@ SchedulerMetrics::SchedulerMetrics(prometheus::Registry& registry)
                      longshore::v1::CANCELLED}) {
     builds_finished_.Add({{"result", ResultLabel(state)}});
   }
+  // Every series exists from the start, at 0: rates and alerts see a value
+  // rather than nothing until the first event.
+  for (const char* reason : {"interrupted", "released"}) {
+    requeues_.Add({{"reason", reason}});
+  }
+  for (const char* reason : {"dockerfile", "base", "label", "least_loaded"}) {
+    placements_.Add({{"reason", reason}});
+  }
 }
 
 void SchedulerMetrics::SetWorkers(const WorkerCounts& counts) {

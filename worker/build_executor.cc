@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 #include "worker/build_run.h"
+#include "worker/counted_layer_cache.h"
 
 namespace longshore::worker {
 
@@ -38,6 +39,8 @@ BuildOutcome BuildExecutor::Execute(const BuildRequest& req,
                                     req.spec.cache_to().end(), text) > 0;
     owned.push_back(
         std::make_unique<image::RegistryLayerCache>(registry_, *ref));
+    owned.push_back(std::make_unique<CountedLayerCache>(
+        owned.back().get(), "remote", opts_.observer));
     auto tier = std::make_unique<image::TieredLayerCache>(
         cache, owned.back().get(), topts);
     tiers.push_back(tier.get());
@@ -74,6 +77,9 @@ BuildOutcome BuildExecutor::Execute(const BuildRequest& req,
                    << gc->snapshots_removed << " snapshots); "
                    << gc->bytes_remaining << " bytes remain";
     }
+  }
+  if (opts_.observer != nullptr) {
+    opts_.observer->StoreUsage(store_->TotalBytes(), opts_.store_budget_bytes);
   }
   return outcome;
 }

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "image/content_store.h"
 #include "image/layer_cache.h"
 #include "image/registry_client.h"
@@ -22,6 +23,25 @@ class BuildEventSink {
  public:
   virtual ~BuildEventSink() = default;
   virtual void Emit(const v1::BuildEvent& event) = 0;
+};
+
+// What the executor reports as it works, for the worker's metrics. Called
+// from several builds' threads at once.
+class ExecutorObserver {
+ public:
+  virtual ~ExecutorObserver() = default;
+  // A layer cache lookup: tier "local" or "remote", result "hit", "miss" or
+  // "error".
+  virtual void CacheLookup(absl::string_view tier, absl::string_view result) {}
+  // A RUN step about to start, by its network mode (none, default, host).
+  virtual void RunStep(absl::string_view network) {}
+  // From spawning a step's sandbox to its command starting.
+  virtual void SandboxSetup(double seconds) {}
+  // A step's changes committed to a layer of `bytes` (compressed).
+  virtual void LayerCommitted(double seconds, int64_t bytes) {}
+  // The content store after a build (and its collection): bytes used, and
+  // the budget (0: none).
+  virtual void StoreUsage(int64_t used_bytes, int64_t budget_bytes) {}
 };
 
 struct ExecutorOptions {
@@ -44,6 +64,8 @@ struct ExecutorOptions {
   // After each build, unreferenced blobs and snapshots are collected (least
   // recently used first) until the store fits; 0 keeps everything.
   int64_t store_budget_bytes = 0;
+  // Told what happens, for metrics; may be null.
+  ExecutorObserver* observer = nullptr;
 };
 
 struct BuildRequest {

@@ -44,8 +44,10 @@ absl::StatusOr<std::string> ContextFetcher::Fetch(const std::string& digest,
   }
   v1::ContextChunk chunk;
   absl::Status status;
+  int64_t bytes = 0;
   while (reader->Read(&chunk)) {
     const std::string& d = chunk.data();
+    bytes += static_cast<int64_t>(d.size());
     h.Update(d);
     for (size_t off = 0; off < d.size();) {
       ssize_t w = write(fd.get(), d.data() + off, d.size() - off);
@@ -82,6 +84,7 @@ absl::StatusOr<std::string> ContextFetcher::Fetch(const std::string& digest,
     unlink(tmp.c_str());
     return ErrnoStatus(err, "rename(%s)", path);
   }
+  if (on_fetched_) on_fetched_(bytes);
   return path;
 }
 

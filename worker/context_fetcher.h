@@ -3,6 +3,7 @@
 #ifndef LONGSHORE_WORKER_CONTEXT_FETCHER_H_
 #define LONGSHORE_WORKER_CONTEXT_FETCHER_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -21,6 +22,11 @@ class ContextFetcher {
   absl::StatusOr<std::string> Fetch(const std::string& digest,
                                     const std::string& build_id);
 
+  // Told the size of each context downloaded (not those already here).
+  void set_on_fetched(std::function<void(int64_t)> on_fetched) {
+    on_fetched_ = std::move(on_fetched);
+  }
+
   void set_stub(v1::WorkerService::StubInterface* stub) {
     absl::MutexLock l(&mu_);
     stub_ = stub;
@@ -28,6 +34,7 @@ class ContextFetcher {
 
  private:
   std::string work_dir_;
+  std::function<void(int64_t)> on_fetched_;
   absl::Mutex mu_;
   v1::WorkerService::StubInterface* stub_ ABSL_GUARDED_BY(mu_);
 };

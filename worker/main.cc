@@ -12,10 +12,12 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/flag_names.h"
 #include "common/log.h"
+#include "common/version.h"
 #include "worker/worker_process.h"
 #include "worker/worker_setup.h"
 
@@ -26,6 +28,10 @@ ABSL_FLAG(std::string, work_dir, "/var/lib/longshore/worker",
 ABSL_FLAG(int, slots, 1, "Builds this worker runs at once.");
 ABSL_FLAG(std::string, metrics_listen, "",
           "Serve Prometheus metrics on this address (HOST:PORT).");
+ABSL_FLAG(std::string, health_listen, "",
+          "Serve grpc.health.v1 (plaintext) on this address (HOST:PORT): "
+          "SERVING while the worker is ready, as /readyz on "
+          "--metrics-listen.");
 ABSL_FLAG(std::string, worker_id, "",
           "Name of this worker (default: hostname-pid).");
 ABSL_FLAG(std::vector<std::string>, labels, {},
@@ -86,6 +92,11 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "longshore-worker --scheduler ADDR --work-dir DIR --slots N "
       "[--metrics-listen ADDR]");
+  absl::FlagsUsageConfig usage_config;
+  usage_config.version_string = [] {
+    return longshore::VersionLine("longshore-worker");
+  };
+  absl::SetFlagsUsageConfig(usage_config);
   std::vector<std::string> args = longshore::NormalizeFlagNames(argc, argv);
   std::vector<char*> ptrs = longshore::ArgvPointers(args);
   absl::ParseCommandLine(static_cast<int>(args.size()), ptrs.data());
@@ -107,6 +118,7 @@ int main(int argc, char** argv) {
   config.worker_id = absl::GetFlag(FLAGS_worker_id);
   config.slots = absl::GetFlag(FLAGS_slots);
   config.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  config.health_listen = absl::GetFlag(FLAGS_health_listen);
   for (const std::string& l : absl::GetFlag(FLAGS_labels)) {
     std::vector<std::string> kv = absl::StrSplit(l, absl::MaxSplits('=', 1));
     config.labels.emplace_back(kv[0], kv.size() > 1 ? kv[1] : "");

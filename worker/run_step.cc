@@ -59,6 +59,7 @@ absl::Status BuildRun::ExecRun(const dockerfile::ExpandedStep& step,
     return absl::PermissionDeniedError(
         "RUN --network=host is not allowed by this worker's policy");
   }
+  if (opts_.observer != nullptr) opts_.observer->RunStep(network);
   SandboxInvocation inv;
   inv.sandbox_binary = opts_.sandbox_binary;
   // The worker's scratch space (emptied when the worker starts), not /tmp.
@@ -108,6 +109,9 @@ absl::Status BuildRun::ExecRun(const dockerfile::ExpandedStep& step,
   };
   ASSIGN_OR_RETURN(SandboxOutcome o,
                    RunSandbox(inv, on_output, [this] { return Cancelled(); }));
+  if (o.setup_seconds >= 0 && opts_.observer != nullptr) {
+    opts_.observer->SandboxSetup(o.setup_seconds);
+  }
   if (o.cancelled) return absl::CancelledError("build cancelled");
   if (!o.setup_error.empty()) {
     return absl::InternalError(

@@ -19,6 +19,10 @@
 extern char** environ;
 
 namespace longshore::worker {
+namespace {
+// The descriptor the sandbox's --ready-fd pipe has in the sandbox.
+constexpr int kReadyFd = 3;
+}  // namespace
 
 std::vector<std::string> SandboxArgv(const SandboxInvocation& inv) {
   std::vector<std::string> a{inv.sandbox_binary};
@@ -55,12 +59,17 @@ absl::StatusOr<SandboxOutcome> RunSandbox(
   UniqueFd out_r(out_pipe[0]), out_w(out_pipe[1]);
   if (pipe2(err_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
   UniqueFd err_r(err_pipe[0]), err_w(err_pipe[1]);
+  // The sandbox writes one byte here when the command has started.
+  int ready_pipe[2];
+  if (pipe2(ready_pipe, O_CLOEXEC) != 0) return ErrnoStatus(errno, "pipe2");
+  UniqueFd ready_r(ready_pipe[0]), ready_w(ready_pipe[1]);
 
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
   posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
+  posix_spawn_file_actions_adddup2(&fa, ready_w.get(), kReadyFd);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
@@ -78,6 +87,9 @@ absl::StatusOr<SandboxOutcome> RunSandbox(
   posix_spawnattr_setpgroup(&attr, 0);
 
   std::vector<std::string> args = SandboxArgv(inv);
+  // Before "--": the sandbox's own flags end there.
+  args.insert(args.end() - static_cast<long>(inv.argv.size()) - 1,
+              {"--ready-fd", std::to_string(kReadyFd)});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -89,6 +101,7 @@ absl::StatusOr<SandboxOutcome> RunSandbox(
   if (!inv.tmp_dir.empty()) envp.push_back(tmp_env.data());
   envp.push_back(nullptr);
   pid_t pid = -1;
+  const auto spawned = std::chrono::steady_clock::now();
   int rc = posix_spawn(&pid, inv.sandbox_binary.c_str(), &fa, &attr,
                        argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
@@ -96,11 +109,14 @@ absl::StatusOr<SandboxOutcome> RunSandbox(
   if (rc != 0) return ErrnoStatus(rc, "spawn %s", inv.sandbox_binary);
   out_w.reset();
   err_w.reset();
+  ready_w.reset();
 
   SandboxOutcome outcome;
   std::string err_tail;  // last bytes of stderr, for the setup error line
-  struct pollfd fds[2] = {{out_r.get(), POLLIN, 0}, {err_r.get(), POLLIN, 0}};
-  int open_fds = 2;
+  struct pollfd fds[3] = {{out_r.get(), POLLIN, 0},
+                          {err_r.get(), POLLIN, 0},
+                          {ready_r.get(), POLLIN, 0}};
+  int open_fds = 2;  // output; the ready pipe does not hold the loop open
   bool killed = false;
   auto kill_deadline = std::chrono::steady_clock::time_point::max();
   char buf[1 << 16];
@@ -117,9 +133,19 @@ absl::StatusOr<SandboxOutcome> RunSandbox(
       kill(-pid, SIGKILL);
       kill_deadline = std::chrono::steady_clock::time_point::max();
     }
-    int n = poll(fds, 2, 100);
+    int n = poll(fds, 3, 100);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) return ErrnoStatus(errno, "poll");
+    if (fds[2].fd >= 0 && (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) {
+      char byte = 0;
+      ssize_t r = read(fds[2].fd, &byte, 1);
+      if (r == 1) {
+        outcome.setup_seconds = std::chrono::duration<double>(
+                                    std::chrono::steady_clock::now() - spawned)
+                                    .count();
+      }
+      if (r >= 0 || (errno != EINTR && errno != EAGAIN)) fds[2].fd = -1;
+    }
     for (int i = 0; i < 2; ++i) {
       if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) {
         continue;

@@ -39,6 +39,9 @@ struct SandboxOutcome {
   bool cancelled = false;   // `cancel` was set and the step was killed
   std::string setup_error;  // exit 125: the sandbox's one-line reason
   std::string limit_error;  // exit 123: which limit stopped the step
+  // From spawning the sandbox to the command's start (its --ready-fd byte);
+  // negative when the command never started.
+  double setup_seconds = -1;
 };
 
 enum class OutputStream { kStdout = 1, kStderr = 2 };

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/errno_status.h"
 #include "common/status_macros.h"
 #include "image/layer_apply.h"
@@ -20,6 +21,7 @@ absl::StatusOr<std::optional<Layer>> BuildRun::Commit(
     const std::string& upper) {
   ASSIGN_OR_RETURN(bool empty, IsEmptyDir(upper));
   if (empty) return std::optional<Layer>();
+  const absl::Time started = absl::Now();
   image::CommitOptions copts;
   copts.source_date_epoch = source_date_epoch_;
   ASSIGN_OR_RETURN(std::string blob_tmp, store_->NewTempPath("layer"));
@@ -38,6 +40,10 @@ absl::StatusOr<std::optional<Layer>> BuildRun::Commit(
                    store_->CommitSnapshot(committed->diff_id, upper));
   layer.snapshot =
       std::make_shared<image::ContentStore::Lease>(std::move(lease));
+  if (opts_.observer != nullptr) {
+    opts_.observer->LayerCommitted(absl::ToDoubleSeconds(absl::Now() - started),
+                                   layer.blob.size);
+  }
   return std::optional<Layer>(layer);
 }
 

@@ -101,6 +101,8 @@ WorkerAgent::WorkerAgent(AgentOptions opts, BuildExecutor* executor,
   stub_ = v1::WorkerService::NewStub(channel_);
   contexts_ = std::make_unique<ContextFetcher>(executor_->options().work_dir,
                                                stub_.get());
+  contexts_->set_on_fetched(
+      [metrics](int64_t bytes) { metrics->ContextFetched(bytes); });
   metrics_->SetSlots(opts_.slots, 0);
 }
 

@@ -21,6 +21,8 @@ struct WorkerConfig {
   std::string worker_id;  // empty: hostname-pid
   int slots = 1;
   std::string metrics_listen;  // empty: no metrics endpoint
+  // grpc.health.v1 (plaintext) on this address; empty: none.
+  std::string health_listen;
   std::vector<std::pair<std::string, std::string>> labels;
   int step_timeout_seconds = 3600;
   // On SIGTERM, how long running builds may take to finish before they are
