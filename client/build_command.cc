@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -17,12 +18,14 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/build_metadata.h"
 #include "client/context_packer.h"
 #include "client/embedded_farm.h"
 #include "client/output_writer.h"
 #include "client/progress.h"
 #include "client/scheduler_channel.h"
 #include "client/web_link.h"
+#include "client/stdin_input.h"
 #include "common/errno_status.h"
 #include "common/file_util.h"
 #include "common/platform.h"
@@ -34,9 +37,77 @@ namespace longshore::client {
 namespace {
 
 constexpr size_t kChunk = 1 << 20;
-std::atomic<bool> g_interrupted{false};
 
-void OnInterrupt(int) { g_interrupted = true; }
+// Ctrl-C (SIGINT, or SIGTERM from a CI runner): the first cancels the build
+// on the farm and waits for it to end; a second exits at once, saying which
+// build is still there. With --detach nothing is cancelled: the client just
+// goes. The handler is installed before anything is submitted.
+std::atomic<int> g_interrupts{0};
+std::atomic<bool> g_detach{false};
+// Written once, before g_have_message is set; the handler only reads it.
+char g_second_message[512];
+std::atomic<bool> g_have_message{false};
+
+void WriteAll(int fd, const char* s, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, s, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    s += w;
+    n -= static_cast<size_t>(w);
+  }
+}
+
+void OnInterrupt(int) {
+  int n = ++g_interrupts;
+  if (n < 2 && !g_detach) return;
+  if (g_have_message) {
+    WriteAll(2, g_second_message, strlen(g_second_message));
+  } else {
+    static const char kNothing[] =
+        "\ninterrupted: nothing was submitted to the farm\n";
+    WriteAll(2, kNothing, sizeof(kNothing) - 1);
+  }
+  _exit(130);
+}
+
+void InstallInterruptHandler(bool detach) {
+  g_detach = detach;
+  struct sigaction sa = {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// What a second Ctrl-C (or any with --detach) prints once `build_id` exists.
+void SetInterruptMessage(const std::string& build_id, bool detach) {
+  std::string msg =
+      detach ? absl::StrCat("\n", build_id, "\n")
+             : absl::StrCat(
+                   "\ninterrupted again: not waiting for build ", build_id,
+                   " to end (see it with: longshore inspect ", build_id, ")\n");
+  snprintf(g_second_message, sizeof(g_second_message), "%s", msg.c_str());
+  g_have_message = true;
+}
+
+void CancelBuild(v1::BuildService::Stub* stub, const std::string& build_id) {
+  fprintf(stderr,
+          "\ncancelling build %s (Ctrl-C again to stop waiting for it)\n",
+          build_id.c_str());
+  grpc::ClientContext cancel_cc;
+  cancel_cc.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(30));
+  v1::CancelRequest creq;
+  creq.set_build_id(build_id);
+  creq.set_reason("interrupted by the submitter");
+  v1::CancelResponse cresp;
+  grpc::Status s = stub->Cancel(&cancel_cc, creq, &cresp);
+  if (!s.ok()) {
+    fprintf(stderr, "ERROR: cancel %s: %s\n", build_id.c_str(),
+            DescribeCallError(s).c_str());
+  }
+}
 
 class SilentPrinter : public ProgressPrinter {
  public:
@@ -127,7 +198,8 @@ absl::StatusOr<std::string> Submit(v1::BuildService::Stub* stub,
 absl::StatusOr<v1::BuildEvent> Follow(v1::BuildService::Stub* stub,
                                       const std::string& build_id,
                                       ProgressPrinter* printer,
-                                      v1::BuildEvent* last_error) {
+                                      v1::BuildEvent* last_error,
+                                      bool* cancel_sent) {
   uint64_t after = 0;
   int failures = 0;
   for (;;) {
@@ -137,17 +209,10 @@ absl::StatusOr<v1::BuildEvent> Follow(v1::BuildService::Stub* stub,
     req.set_after_sequence(after);
     std::atomic<bool> done{false};
     std::thread canceller([&] {
-      bool sent = false;
       while (!done) {
-        if (g_interrupted && !sent) {
-          sent = true;
-          fprintf(stderr, "\ncancelling build %s\n", build_id.c_str());
-          grpc::ClientContext cancel_cc;
-          v1::CancelRequest creq;
-          creq.set_build_id(build_id);
-          creq.set_reason("interrupted by the submitter");
-          v1::CancelResponse cresp;
-          stub->Cancel(&cancel_cc, creq, &cresp);
+        if (g_interrupts > 0 && !*cancel_sent) {
+          *cancel_sent = true;
+          CancelBuild(stub, build_id);
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
       }
@@ -189,13 +254,15 @@ absl::StatusOr<v1::BuildEvent> Follow(v1::BuildService::Stub* stub,
 
 absl::Status FetchOutput(v1::BuildService::Stub* stub,
                          const std::string& build_id, int index,
-                         const v1::OutputSpec& out) {
-  std::string dest = Absolute(out.dest());
-  std::string parent = dest.substr(0, dest.rfind('/'));
-  RETURN_IF_ERROR(MakeDirs(parent.empty() ? "/" : parent));
-  ASSIGN_OR_RETURN(
-      std::string tmpdir,
-      MakeTempDir(parent.empty() ? "/" : parent, ".longshore-download-"));
+                         const v1::OutputSpec& out,
+                         const std::string& temp_root) {
+  const bool to_stdout = out.dest() == "-";
+  std::string dest = to_stdout ? "" : Absolute(out.dest());
+  std::string parent = to_stdout ? temp_root : dest.substr(0, dest.rfind('/'));
+  if (parent.empty()) parent = "/";
+  RETURN_IF_ERROR(MakeDirs(parent));
+  ASSIGN_OR_RETURN(std::string tmpdir,
+                   MakeTempDir(parent, ".longshore-download-"));
   auto cleanup = absl::MakeCleanup([&] { RemoveTree(tmpdir).IgnoreError(); });
   std::string tar_path = tmpdir + "/output.tar";
   {
@@ -220,7 +287,116 @@ absl::Status FetchOutput(v1::BuildService::Stub* stub,
     RETURN_IF_ERROR(
         FromGrpc(reader->Finish(), absl::StrCat("fetch output ", index)));
   }
+  if (to_stdout) return CopyToFd(tar_path, STDOUT_FILENO);
+  if (out.type() == v1::OutputSpec::LOCAL) {
+    return PlaceLocalOutput(tar_path, dest);
+  }
   return PlaceOutput(tar_path, dest, out.tar());
+}
+
+const char* OutputKind(const v1::OutputSpec& out) {
+  switch (out.type()) {
+    case v1::OutputSpec::OCI:
+      return "OCI image";
+    case v1::OutputSpec::DOCKER:
+      return "docker image";
+    case v1::OutputSpec::LOCAL:
+      return "filesystem";
+    case v1::OutputSpec::TAR:
+      return "filesystem tar";
+    default:
+      return "output";
+  }
+}
+
+// The Dockerfile's bytes and the context directory to pack, from disk or
+// stdin. `stdin_dir` is set when a temporary directory was made for a context
+// read from stdin.
+struct BuildInputs {
+  std::string dockerfile;
+  DockerfileLocation location;
+  std::string context_dir;
+  std::string stdin_dir;
+};
+
+absl::StatusOr<BuildInputs> ReadInputs(const BuildFlags& f,
+                                       const std::string& temp_root) {
+  BuildInputs in;
+  if (f.ContextFromStdin()) {
+    ASSIGN_OR_RETURN(StdinContext ctx,
+                     ReadStdinContext(STDIN_FILENO, temp_root));
+    in.stdin_dir = ctx.dir;
+    in.context_dir = ctx.dir;
+    if (ctx.dockerfile.has_value()) {
+      if (!f.dockerfile.empty()) {
+        RemoveTree(ctx.dir).IgnoreError();
+        return absl::InvalidArgumentError(absl::StrCat(
+            "-f ", f.dockerfile,
+            ": stdin holds a Dockerfile, not a context tar, so there is no "
+            "context to find it in"));
+      }
+      in.dockerfile = *std::move(ctx.dockerfile);
+      in.location.rel = "Dockerfile";
+      return in;
+    }
+    // Inside the tar: -f names a path relative to its root.
+    in.location.rel = f.dockerfile.empty() ? "Dockerfile" : f.dockerfile;
+    while (absl::StartsWith(in.location.rel, "./")) {
+      in.location.rel.erase(0, 2);
+    }
+    in.location.path = absl::StrCat(ctx.dir, "/", in.location.rel);
+    absl::StatusOr<std::string> df = ReadFile(in.location.path);
+    if (!df.ok()) {
+      RemoveTree(ctx.dir).IgnoreError();
+      return absl::NotFoundError(
+          absl::StrCat("the context tar on stdin has no ", in.location.rel,
+                       " (name it with -f PATH inside the tar)"));
+    }
+    in.dockerfile = *std::move(df);
+    return in;
+  }
+  in.context_dir = f.context;
+  struct stat st;
+  if (stat(f.context.c_str(), &st) != 0) {
+    return ErrnoStatus(errno, "build context %s", f.context);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("build context ", f.context,
+                     " is not a directory (use - to read a tar from stdin)"));
+  }
+  if (f.DockerfileFromStdin()) {
+    ASSIGN_OR_RETURN(in.dockerfile, ReadAll(STDIN_FILENO, "stdin (-f -)"));
+    in.location.rel = "Dockerfile";
+    return in;
+  }
+  in.location = LocateDockerfile(f);
+  absl::StatusOr<std::string> df = ReadFile(in.location.path);
+  if (!df.ok()) {
+    return absl::Status(
+        df.status().code(),
+        absl::StrCat("failed to read the Dockerfile: ", df.status().message()));
+  }
+  in.dockerfile = *std::move(df);
+  return in;
+}
+
+absl::Status WriteMetadata(const BuildFlags& f, const std::string& build_id,
+                           const v1::BuildEvent::BuildFinished* result) {
+  BuildMetadata m;
+  m.build_id = build_id;
+  if (result != nullptr) {
+    m.image_digest = result->image_digest();
+    m.config_digest = result->config_digest();
+  }
+  // buildx names the tags as given (the pushed references carry digests).
+  m.names = f.tags;
+  return WriteFileAtomic(f.metadata_file, MetadataJson(m), 0644);
+}
+
+std::string TempRoot() {
+  const char* t = getenv("TMPDIR");
+  return t != nullptr && *t != '\0' ? t : "/tmp";
 }
 
 }  // namespace
@@ -243,6 +419,12 @@ int RunBuild(const BuildFlags& flags) {
             f.worker_labels[0].second.c_str());
     return 2;
   }
+  if (f.scheduler.empty() && f.detach) {
+    fprintf(stderr,
+            "ERROR: --detach: the build would run in this process; pass "
+            "--scheduler (or set LONGSHORE_SCHEDULER)\n");
+    return 2;
+  }
   if (f.scheduler.empty()) {
     // The one-machine default; started before this process has any thread.
     auto started = EmbeddedFarm::Start();
@@ -254,18 +436,23 @@ int RunBuild(const BuildFlags& flags) {
     farm = std::move(*started);
     f.scheduler = farm->address();
   }
-  DockerfileLocation df = LocateDockerfile(f);
-  auto dockerfile = ReadFile(df.path);
-  if (!dockerfile.ok()) {
-    fprintf(stderr, "ERROR: failed to read the Dockerfile: %s\n",
-            std::string(dockerfile.status().message()).c_str());
+  // Before anything reaches the farm: a Ctrl-C from here on is never lost.
+  InstallInterruptHandler(f.detach);
+  const std::string temp_root = TempRoot();
+  auto inputs = ReadInputs(f, temp_root);
+  if (!inputs.ok()) {
+    fprintf(stderr, "ERROR: %s\n",
+            std::string(inputs.status().message()).c_str());
     return 1;
   }
+  auto remove_stdin_dir = absl::MakeCleanup([&] {
+    if (!inputs->stdin_dir.empty()) RemoveTree(inputs->stdin_dir).IgnoreError();
+  });
   PackOptions popts;
-  popts.context_dir = f.context;
-  popts.dockerfile_rel = df.rel;
-  popts.dockerfile_path = df.path;
-  if (const char* t = getenv("TMPDIR")) popts.temp_dir = t;
+  popts.context_dir = inputs->context_dir;
+  popts.dockerfile_rel = inputs->location.rel;
+  popts.dockerfile_path = inputs->location.path;
+  popts.temp_dir = temp_root;
   auto packed = PackContext(popts);
   if (!packed.ok()) {
     fprintf(stderr, "ERROR: packing the build context: %s\n",
@@ -274,10 +461,11 @@ int RunBuild(const BuildFlags& flags) {
   }
   auto remove_tar =
       absl::MakeCleanup([&] { unlink(packed->tar_path.c_str()); });
+  std::move(remove_stdin_dir).Invoke();
 
   v1::BuildSpec spec;
-  spec.set_dockerfile_path(df.rel);
-  spec.set_dockerfile(*dockerfile);
+  spec.set_dockerfile_path(inputs->location.rel);
+  spec.set_dockerfile(inputs->dockerfile);
   for (const auto& t : f.tags) spec.add_tags(t);
   for (const auto& [k, v] : f.build_args) {
     auto* kv = spec.add_build_args();
@@ -305,6 +493,9 @@ int RunBuild(const BuildFlags& flags) {
     kv->set_value(v);
   }
   spec.set_no_cache(f.no_cache);
+  spec.set_pull(f.pull);
+  spec.set_network(f.network);
+  for (const auto& e : f.allow) spec.add_entitlements(e);
   for (const auto& o : f.outputs) *spec.add_outputs() = o;
   spec.set_context_digest(packed->digest);
   spec.set_context_size(packed->size);
@@ -320,22 +511,36 @@ int RunBuild(const BuildFlags& flags) {
     return 2;
   }
   auto stub = v1::BuildService::NewStub(*channel);
+  if (g_interrupts > 0) {
+    fprintf(stderr, "interrupted: nothing was submitted to the farm\n");
+    return 130;
+  }
   auto build_id = Submit(stub.get(), spec, *packed);
   if (!build_id.ok()) {
     fprintf(stderr, "ERROR: %s\n",
             std::string(build_id.status().message()).c_str());
     return 1;
   }
+  SetInterruptMessage(*build_id, f.detach);
   std::move(remove_tar).Invoke();
   if (std::string link = FetchBuildPageUrl(*channel, *build_id);
       !link.empty()) {
     fprintf(stderr, "build %s: %s\n", build_id->c_str(), link.c_str());
   }
 
-  struct sigaction sa = {};
-  sa.sa_handler = OnInterrupt;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  if (f.detach) {
+    printf("%s\n", build_id->c_str());
+    fflush(stdout);
+    if (!f.metadata_file.empty()) {
+      absl::Status s = WriteMetadata(f, *build_id, nullptr);
+      if (!s.ok()) {
+        fprintf(stderr, "ERROR: --metadata-file: %s\n",
+                std::string(s.message()).c_str());
+        return 1;
+      }
+    }
+    return 0;
+  }
 
   std::unique_ptr<ProgressPrinter> printer;
   if (f.quiet) {
@@ -344,7 +549,9 @@ int RunBuild(const BuildFlags& flags) {
     printer = MakeProgressPrinter(f.progress, stderr);
   }
   v1::BuildEvent last_error;
-  auto finished = Follow(stub.get(), *build_id, printer.get(), &last_error);
+  bool cancel_sent = false;
+  auto finished =
+      Follow(stub.get(), *build_id, printer.get(), &last_error, &cancel_sent);
   if (!finished.ok()) {
     fprintf(stderr, "ERROR: %s\n",
             std::string(finished.status().message()).c_str());
@@ -352,6 +559,10 @@ int RunBuild(const BuildFlags& flags) {
   }
   const auto& result = finished->build_finished();
   if (result.result() != v1::SUCCEEDED) {
+    if (cancel_sent && result.result() == v1::CANCELLED) {
+      fprintf(stderr, "build %s was cancelled\n", build_id->c_str());
+      return 130;
+    }
     if (last_error.has_error()) {
       const auto& e = last_error.error();
       if (e.step().index() > 0) {
@@ -373,26 +584,30 @@ int RunBuild(const BuildFlags& flags) {
   }
   for (int i = 0; i < spec.outputs_size(); ++i) {
     const auto& out = spec.outputs(i);
-    if (out.type() != v1::OutputSpec::OCI &&
-        out.type() != v1::OutputSpec::DOCKER) {
-      continue;
-    }
-    absl::Status s = FetchOutput(stub.get(), *build_id, i, out);
+    if (out.type() == v1::OutputSpec::REGISTRY) continue;
+    absl::Status s = FetchOutput(stub.get(), *build_id, i, out, temp_root);
     if (!s.ok()) {
       fprintf(stderr, "ERROR: writing output %s: %s\n", out.dest().c_str(),
               std::string(s.message()).c_str());
       return 1;
     }
     if (!f.quiet) {
-      fprintf(stderr, "wrote %s image to %s\n",
-              out.type() == v1::OutputSpec::OCI ? "OCI" : "docker",
-              Absolute(out.dest()).c_str());
+      fprintf(stderr, "wrote %s to %s\n", OutputKind(out),
+              out.dest() == "-" ? "stdout" : Absolute(out.dest()).c_str());
     }
   }
   if (!f.iidfile.empty()) {
     absl::Status s = WriteFileAtomic(f.iidfile, result.image_digest());
     if (!s.ok()) {
       fprintf(stderr, "ERROR: --iidfile: %s\n",
+              std::string(s.message()).c_str());
+      return 1;
+    }
+  }
+  if (!f.metadata_file.empty()) {
+    absl::Status s = WriteMetadata(f, *build_id, &result);
+    if (!s.ok()) {
+      fprintf(stderr, "ERROR: --metadata-file: %s\n",
               std::string(s.message()).c_str());
       return 1;
     }

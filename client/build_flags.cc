@@ -31,8 +31,16 @@ Options:
                               (repeatable; e.g. --worker-label pool=gpu)
       --no-cache              Do not use the layer cache
       --progress MODE         auto, tty, plain or json (default auto)
-  -o, --output SPEC           type=oci,dest=PATH[,tar=false] | type=docker,dest=FILE |
-                              type=registry (repeatable)
+  -o, --output SPEC           Where the result goes (repeatable):
+                                type=oci,dest=PATH[,tar=false]   OCI layout
+                                type=docker,dest=FILE            docker load tar
+                                type=registry                    push the tags
+                                type=local,dest=DIR   final filesystem as files
+                                                      owned by you
+                                type=tar,dest=FILE    the same as one tar
+                              dest=- writes a tar to stdout; "-o DIR" is
+                              type=local, "-o -" is type=tar,dest=-
+                              (e.g. -o type=local,dest=out, -o - | tar t)
       --push                  Shorthand for --output=type=registry
       --scheduler HOST:PORT   Submit to a farm ($LONGSHORE_SCHEDULER); without it the
                               build runs in-process on this machine
@@ -42,6 +50,25 @@ Options:
       --cache-from REF        Read layers from a registry cache repository
       --cache-to REF          Write layers to a registry cache repository
                               (REF or type=registry,ref=REF; repeatable)
+      --pull                  Always resolve base images at their registry
+                              again (e.g. --pull after a base tag moved)
+      --network MODE          Network of RUN steps: default, none or host
+                              (e.g. --network none; host needs a worker
+                              started with --allow-host-network)
+      --allow ENTITLEMENT     Grant network.host or security.insecure, if the
+                              worker's policy permits it (repeatable; e.g.
+                              --allow network.host for RUN --network=host)
+      --metadata-file FILE    Write the result as JSON: containerimage.digest,
+                              containerimage.config.digest, image.name,
+                              longshore.build.id (e.g. --metadata-file md.json)
+      --detach                Print the build id once submitted and exit; the
+                              build goes on (follow it with longshore logs
+                              --follow ID)
+
+CONTEXT is a directory, or - for a tar read from stdin (its Dockerfile
+inside; a plain Dockerfile on stdin builds with an empty context):
+  longshore build -t app:1 - < context.tar
+  longshore build -f - . < Dockerfile.ci    (-f -: the Dockerfile from stdin)
 )";
 
 namespace {
@@ -128,10 +155,15 @@ absl::StatusOr<v1::OutputSpec> ParseOutputFlag(const std::string& value) {
   v1::OutputSpec out;
   if (value.empty()) return absl::InvalidArgumentError("--output: empty value");
   if (!absl::StrContains(value, "=")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--output ", value,
-        ": expected type=oci|docker|registry,... (type=local is not "
-        "supported)"));
+    // buildx's shorthands: "-" is a tar on stdout, anything else a directory.
+    if (value == "-") {
+      out.set_type(v1::OutputSpec::TAR);
+    } else {
+      out.set_type(v1::OutputSpec::LOCAL);
+    }
+    out.set_dest(value);
+    out.set_tar(value == "-");
+    return out;
   }
   bool have_tar = false;
   for (absl::string_view field : absl::StrSplit(value, ',')) {
@@ -149,10 +181,14 @@ absl::StatusOr<v1::OutputSpec> ParseOutputFlag(const std::string& value) {
         out.set_type(v1::OutputSpec::DOCKER);
       } else if (val == "registry" || val == "image") {
         out.set_type(v1::OutputSpec::REGISTRY);
+      } else if (val == "local") {
+        out.set_type(v1::OutputSpec::LOCAL);
+      } else if (val == "tar") {
+        out.set_type(v1::OutputSpec::TAR);
       } else {
         return absl::InvalidArgumentError(
             absl::StrCat("--output ", value, ": unsupported type \"", val,
-                         "\" (supported: oci, docker, registry)"));
+                         "\" (supported: oci, docker, registry, local, tar)"));
       }
     } else if (key == "dest") {
       out.set_dest(val);
@@ -178,17 +214,47 @@ absl::StatusOr<v1::OutputSpec> ParseOutputFlag(const std::string& value) {
     return absl::InvalidArgumentError(
         absl::StrCat("--output ", value, ": missing type="));
   }
-  if (!have_tar) out.set_tar(true);
-  if ((out.type() == v1::OutputSpec::OCI ||
-       out.type() == v1::OutputSpec::DOCKER) &&
-      out.dest().empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--output ", value, ": dest= is required for type=",
-                     out.type() == v1::OutputSpec::OCI ? "oci" : "docker"));
+  const char* type_name = "";
+  switch (out.type()) {
+    case v1::OutputSpec::OCI:
+      type_name = "oci";
+      break;
+    case v1::OutputSpec::DOCKER:
+      type_name = "docker";
+      break;
+    case v1::OutputSpec::LOCAL:
+      type_name = "local";
+      break;
+    case v1::OutputSpec::TAR:
+      type_name = "tar";
+      break;
+    default:
+      break;
   }
-  if (out.dest() == "-") {
+  if (out.type() == v1::OutputSpec::LOCAL) {
+    if (have_tar) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--output ", value, ": type=local is a directory; use type=tar"));
+    }
+    out.set_tar(false);
+  } else if (!have_tar) {
+    out.set_tar(true);
+  }
+  if (*type_name != '\0' && out.dest().empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--output ", value, ": writing to stdout is not supported"));
+        "--output ", value, ": dest= is required for type=", type_name));
+  }
+  if (out.type() == v1::OutputSpec::REGISTRY && !out.dest().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--output ", value,
+                     ": type=registry pushes the -t names; it takes "
+                     "no dest="));
+  }
+  if (out.dest() == "-" && !out.tar()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--output ", value, ": dest=- writes a tar to stdout; type=", type_name,
+        out.type() == v1::OutputSpec::LOCAL ? " is a directory (use type=tar)"
+                                            : " needs tar=true"));
   }
   if (out.type() == v1::OutputSpec::DOCKER && !out.tar()) {
     return absl::InvalidArgumentError(
@@ -426,6 +492,41 @@ absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
       auto ref = ParseCacheFlag(name, *v);
       if (!ref.ok()) return ref.status();
       (name == "--cache-from" ? f.cache_from : f.cache_to).push_back(*ref);
+    } else if (name == "--pull") {
+      auto s = boolean(&f.pull);
+      if (!s.ok()) return s;
+    } else if (name == "--detach") {
+      auto s = boolean(&f.detach);
+      if (!s.ok()) return s;
+    } else if (name == "--network") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      if (*v != "default" && *v != "none" && *v != "host") {
+        return absl::InvalidArgumentError(
+            absl::StrCat("--network ", *v, ": expected default, none or host"));
+      }
+      f.network = *v;
+    } else if (name == "--allow") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      for (absl::string_view e : absl::StrSplit(*v, ',', absl::SkipEmpty())) {
+        if (e != "network.host" && e != "security.insecure") {
+          return absl::InvalidArgumentError(
+              absl::StrCat("--allow ", e,
+                           ": unknown entitlement (network.host or "
+                           "security.insecure)"));
+        }
+        if (std::find(f.allow.begin(), f.allow.end(), e) == f.allow.end()) {
+          f.allow.emplace_back(e);
+        }
+      }
+    } else if (name == "--metadata-file") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      if (v->empty()) {
+        return absl::InvalidArgumentError("--metadata-file: empty path");
+      }
+      f.metadata_file = *v;
     } else if (name == "--iidfile") {
       auto v = take_value();
       if (!v.ok()) return v.status();
@@ -467,6 +568,31 @@ absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
                      positional.size(), "\n\n", kBuildUsage));
   }
   f.context = positional[0];
+  if (f.DockerfileFromStdin() && f.ContextFromStdin()) {
+    return absl::InvalidArgumentError(
+        "-f - and CONTEXT - both read stdin: give one of them a path");
+  }
+  int to_stdout = 0;
+  bool client_side = false;
+  for (const auto& o : f.outputs) {
+    if (o.dest() == "-") ++to_stdout;
+    if (o.type() != v1::OutputSpec::REGISTRY) client_side = true;
+  }
+  if (to_stdout > 1) {
+    return absl::InvalidArgumentError(
+        "--output: only one output can be written to stdout (dest=-)");
+  }
+  if (to_stdout > 0 && f.quiet) {
+    return absl::InvalidArgumentError(
+        "-q prints the image digest on stdout, where an output goes "
+        "(dest=-): use --iidfile instead");
+  }
+  if (f.detach && client_side) {
+    return absl::InvalidArgumentError(
+        "--detach: outputs of type oci, docker, local or tar are written by "
+        "this client when the build ends; use type=registry (--push) or do "
+        "not detach");
+  }
   if (f.push) {
     bool have_registry = false;
     for (const auto& o : f.outputs) {

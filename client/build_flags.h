@@ -40,6 +40,22 @@ struct BuildFlags {
   // --cache-from / --cache-to type=registry,ref=REGISTRY/REPO (or a bare ref).
   std::vector<std::string> cache_from;
   std::vector<std::string> cache_to;
+  // --pull: resolve every base image at its registry again.
+  bool pull = false;
+  // --network default|none|host: RUN steps' network ("" leaves it to the
+  // worker).
+  std::string network;
+  // --allow network.host|security.insecure (repeatable, or comma-separated).
+  std::vector<std::string> allow;
+  // --detach: print the build id once submitted and exit; never cancels.
+  bool detach = false;
+  // --metadata-file FILE: buildx's JSON of the result.
+  std::string metadata_file;
+
+  // `-f -`: the Dockerfile is read from stdin.
+  bool DockerfileFromStdin() const { return dockerfile == "-"; }
+  // CONTEXT `-`: a tar (or a lone Dockerfile) is read from stdin.
+  bool ContextFromStdin() const { return context == "-"; }
 };
 
 // The cache repository of one `--cache-from`/`--cache-to` value: "REF" or
@@ -58,9 +74,9 @@ absl::StatusOr<std::pair<std::string, std::string>> ReadSecretFlag(
 absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
                                            const std::string& env_scheduler);
 
-// Parses one `--output` value: "type=oci,dest=out.tar", "type=local"... and the
-// docker shorthands ("-o DIR" means type=local; "-" means a tar on stdout is
-// not supported and is rejected).
+// Parses one `--output` value: "type=oci,dest=out.tar", "type=local,dest=DIR",
+// "type=tar,dest=-"... and buildx's shorthands: "-o DIR" means type=local,
+// "-o -" a tar of the filesystem on stdout.
 absl::StatusOr<v1::OutputSpec> ParseOutputFlag(const std::string& value);
 
 // Checks a `-t` reference: [HOST[:PORT]/]PATH[:TAG], lower-case path

@@ -144,10 +144,115 @@ TEST(ParseOutputFlag, Types) {
   ASSERT_EQ(o->attrs_size(), 1);
   EXPECT_EQ(o->attrs(0).key(), "compression");
   EXPECT_EQ(o->attrs(0).value(), "zstd");
-  EXPECT_FALSE(ParseOutputFlag("type=oci").ok());           // no dest
-  EXPECT_FALSE(ParseOutputFlag("type=local,dest=x").ok());  // unsupported
+  EXPECT_FALSE(ParseOutputFlag("type=oci").ok());  // no dest
   EXPECT_FALSE(ParseOutputFlag("type=oci,dest=x,tar=maybe").ok());
   EXPECT_FALSE(ParseOutputFlag("dest=x").ok());  // no type
+}
+
+TEST(ParseOutputFlag, LocalTarAndStdout) {
+  auto o = ParseOutputFlag("type=local,dest=out");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->type(), v1::OutputSpec::LOCAL);
+  EXPECT_EQ(o->dest(), "out");
+  EXPECT_FALSE(o->tar());
+  o = ParseOutputFlag("type=tar,dest=fs.tar");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->type(), v1::OutputSpec::TAR);
+  EXPECT_TRUE(o->tar());
+  o = ParseOutputFlag("type=tar,dest=-");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->dest(), "-");
+  o = ParseOutputFlag("type=oci,dest=-");
+  ASSERT_TRUE(o.ok()) << o.status();
+  // buildx's shorthands.
+  o = ParseOutputFlag("outdir");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->type(), v1::OutputSpec::LOCAL);
+  EXPECT_EQ(o->dest(), "outdir");
+  o = ParseOutputFlag("-");
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->type(), v1::OutputSpec::TAR);
+  EXPECT_EQ(o->dest(), "-");
+  // A directory cannot go to stdout; local and tar need a dest.
+  auto bad = ParseOutputFlag("type=local,dest=-");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("type=tar"), std::string::npos);
+  EXPECT_FALSE(ParseOutputFlag("type=local").ok());
+  EXPECT_FALSE(ParseOutputFlag("type=tar").ok());
+  EXPECT_FALSE(ParseOutputFlag("type=oci,dest=-,tar=false").ok());
+  EXPECT_FALSE(ParseOutputFlag("type=local,dest=x,tar=true").ok());
+  EXPECT_FALSE(ParseOutputFlag("type=registry,dest=x").ok());
+  bad = ParseOutputFlag("type=zip,dest=x");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("local, tar"), std::string::npos);
+}
+
+TEST(ParseBuildFlags, StdinInputs) {
+  auto f = ParseBuildFlags({"-f", "-", "."}, "");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_TRUE(f->DockerfileFromStdin());
+  EXPECT_FALSE(f->ContextFromStdin());
+  f = ParseBuildFlags({"-"}, "");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_TRUE(f->ContextFromStdin());
+  f = ParseBuildFlags({"-f", "sub/Dockerfile.ci", "-"}, "");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->dockerfile, "sub/Dockerfile.ci");
+  f = ParseBuildFlags({"-f", "-", "-"}, "");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("both read stdin"), std::string::npos);
+}
+
+TEST(ParseBuildFlags, BuildxFlags) {
+  auto f = ParseBuildFlags(
+      {"--pull", "--network=none", "--allow", "network.host,security.insecure",
+       "--allow=network.host", "--metadata-file", "md.json", "--detach",
+       "--push", "-t", "r:5000/a:1", "."},
+      "s:1");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_TRUE(f->pull);
+  EXPECT_EQ(f->network, "none");
+  ASSERT_EQ(f->allow.size(), 2u);  // repeated names once
+  EXPECT_EQ(f->allow[0], "network.host");
+  EXPECT_EQ(f->allow[1], "security.insecure");
+  EXPECT_EQ(f->metadata_file, "md.json");
+  EXPECT_TRUE(f->detach);
+  f = ParseBuildFlags({"--network", "bridge", "."}, "");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("--network bridge"), std::string::npos);
+  f = ParseBuildFlags({"--allow", "device", "."}, "");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("--allow device"), std::string::npos);
+  f = ParseBuildFlags({"--pull=maybe", "."}, "");
+  ASSERT_FALSE(f.ok());
+}
+
+TEST(ParseBuildFlags, OutputCombinations) {
+  // One stdout at most, and not with -q (which prints there).
+  auto f = ParseBuildFlags({"-o", "-", "-o", "type=oci,dest=-", "."}, "");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("only one output"), std::string::npos);
+  f = ParseBuildFlags({"-q", "-o", "-", "."}, "");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("--iidfile"), std::string::npos);
+  // A detached client is not there to write client-side outputs.
+  f = ParseBuildFlags({"--detach", "-o", "type=local,dest=x", "."}, "");
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("--detach"), std::string::npos);
+  f = ParseBuildFlags({"-o", "type=local,dest=x", "-o", "-", "."}, "");
+  ASSERT_TRUE(f.ok()) << f.status();
+  EXPECT_EQ(f->outputs.size(), 2u);
+}
+
+TEST(BuildUsage, EveryNewFlagHasAnExample) {
+  const std::string usage = kBuildUsage;
+  for (const char* s :
+       {"--pull", "--network", "--allow", "--metadata-file", "--detach",
+        "type=local,dest=", "type=tar", "dest=-", "-f -", " - < "}) {
+    EXPECT_NE(usage.find(s), std::string::npos) << s;
+  }
+  EXPECT_NE(usage.find("e.g. --network none"), std::string::npos);
+  EXPECT_NE(usage.find("e.g. --metadata-file"), std::string::npos);
 }
 
 TEST(NormalizeTag, Rules) {

@@ -77,4 +77,28 @@ absl::Status PlaceOutput(const std::string& tar_path, const std::string& dest,
   return absl::OkStatus();
 }
 
+absl::Status PlaceLocalOutput(const std::string& tar_path,
+                              const std::string& dest) {
+  RETURN_IF_ERROR(MakeDirs(dest));
+  return ExtractTarConfined(tar_path, dest, "output");
+}
+
+absl::Status CopyToFd(const std::string& path, int fd) {
+  UniqueFd in(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!in) return ErrnoStatus(errno, "open(%s)", path);
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = read(in.get(), buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoStatus(errno, "read(%s)", path);
+    if (n == 0) return absl::OkStatus();
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = write(fd, buf + off, n - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return ErrnoStatus(errno, "write(stdout)");
+      off += w;
+    }
+  }
+}
+
 }  // namespace longshore::client

@@ -17,6 +17,17 @@ namespace longshore::client {
 absl::Status PlaceOutput(const std::string& tar_path, const std::string& dest,
                          bool as_tar);
 
+// `type=local`: extracts the filesystem tar into the directory `dest`
+// (created if missing), as buildx's local exporter does: files already there
+// are replaced, others left alone. Every file is the caller's (owners in the
+// tar are not applied). Refuses absolute paths, `..` and writes through
+// symlinks.
+absl::Status PlaceLocalOutput(const std::string& tar_path,
+                              const std::string& dest);
+
+// `dest=-`: copies the file at `path` to the descriptor `fd` (stdout).
+absl::Status CopyToFd(const std::string& path, int fd);
+
 }  // namespace longshore::client
 
 #endif  // LONGSHORE_CLIENT_OUTPUT_WRITER_H_

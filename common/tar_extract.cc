@@ -20,11 +20,17 @@ struct WriteDeleter {
 }  // namespace
 
 absl::Status ExtractTarConfined(const std::string& tar_path,
-                                const std::string& dir,
-                                const std::string& what) {
+                                const std::string& dir, const std::string& what,
+                                bool compressed) {
   std::unique_ptr<archive, ReadDeleter> in(archive_read_new());
   archive_read_support_format_tar(in.get());
   archive_read_support_filter_none(in.get());
+  if (compressed) {
+    archive_read_support_filter_gzip(in.get());
+    archive_read_support_filter_bzip2(in.get());
+    archive_read_support_filter_xz(in.get());
+    archive_read_support_filter_zstd(in.get());
+  }
   if (archive_read_open_filename(in.get(), tar_path.c_str(), 1 << 16) !=
       ARCHIVE_OK) {
     return absl::InternalError(absl::StrCat(what, ": open ", tar_path, ": ",

@@ -13,9 +13,11 @@ namespace longshore {
 // Extracts `tar_path` into the existing directory `dir`, keeping modes and
 // mtimes. Refuses absolute paths, `..` components and writes through symlinks.
 // `what` names the tar in errors ("context", "output").
+// With `compressed`, a gzip, bzip2, xz or zstd tar is read too (a context
+// piped to `longshore build -`, as docker accepts it).
 absl::Status ExtractTarConfined(const std::string& tar_path,
-                                const std::string& dir,
-                                const std::string& what);
+                                const std::string& dir, const std::string& what,
+                                bool compressed = false);
 
 }  // namespace longshore
 

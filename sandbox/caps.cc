@@ -33,10 +33,17 @@ int DropBoundingSet() {
   return 0;
 }
 
-int SetFinalCapabilities(bool is_root) {
-  const uint64_t set = is_root ? DockerDefaultCapabilities() : 0;
+int SetFinalCapabilities(bool is_root, bool keep_all) {
+  uint64_t set = is_root ? DockerDefaultCapabilities() : 0;
   struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
   struct __user_cap_data_struct data[2] = {};
+  if (is_root && keep_all) {
+    // Everything permitted now (the namespace's full set, as the bounding
+    // set was left alone); capset refuses bits beyond it.
+    if (::syscall(SYS_capget, &header, data) != 0) return errno;
+    set = uint64_t{data[0].permitted} | (uint64_t{data[1].permitted} << 32);
+    data[0] = data[1] = {};
+  }
   data[0].effective = data[0].permitted = static_cast<uint32_t>(set);
   data[1].effective = data[1].permitted = static_cast<uint32_t>(set >> 32);
   if (::syscall(SYS_capset, &header, data) != 0) return errno;

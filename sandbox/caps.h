@@ -18,7 +18,9 @@ int DropBoundingSet();
 // After the final setresuid: root keeps the default set as effective and
 // permitted, any other uid none; inheritable and ambient are emptied (as
 // runc does since CVE-2022-24769). Returns 0 or an errno value.
-int SetFinalCapabilities(bool is_root);
+// With `keep_all` (RUN --security=insecure), root keeps every capability it
+// holds in the step's user namespace as effective and permitted instead.
+int SetFinalCapabilities(bool is_root, bool keep_all = false);
 
 // The calling thread's effective capability mask (0 on error).
 uint64_t EffectiveCapabilities();

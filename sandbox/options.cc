@@ -111,6 +111,8 @@ std::string SandboxUsage() {
   --cgroup-parent DIR  delegated cgroup v2 directory for per-step cgroups
   --seccomp-bpf PATH   compiled seccomp program (from --write-seccomp-bpf)
   --no-seccomp         no seccomp filter (debugging only)
+  --insecure           RUN --security=insecure: root keeps every capability
+                       of the step's user namespace; no seccomp filter
   --timeout SECONDS    kill the step after this long (exit status 124)
   --ready-fd FD        an inherited pipe: one byte is written to it when the
                        command has been started (setup is over)
@@ -139,6 +141,10 @@ absl::StatusOr<SandboxOptions> ParseSandboxArgs(
     }
     if (arg == "--no-seccomp") {
       o.no_seccomp = true;
+      continue;
+    }
+    if (arg == "--insecure") {
+      o.insecure = true;
       continue;
     }
     if (!absl::StartsWith(arg, "--")) {
@@ -256,6 +262,9 @@ absl::StatusOr<SandboxOptions> ParseSandboxArgs(
     }
     if (auto s = CheckOverlayPath("--upper", o.upper); !s.ok()) return s;
     if (auto s = CheckOverlayPath("--work", o.work); !s.ok()) return s;
+  }
+  if (o.insecure && !o.seccomp_bpf_path.empty()) {
+    return Bad("--insecure", "cannot be combined with --seccomp-bpf");
   }
   if (o.no_seccomp && !o.seccomp_bpf_path.empty()) {
     return Bad("--no-seccomp", "cannot be combined with --seccomp-bpf");

@@ -43,6 +43,8 @@ struct SandboxOptions {
   NetworkMode network = NetworkMode::kNone;
   std::string seccomp_bpf_path;
   bool no_seccomp = false;
+  // --insecure: every capability of the user namespace, no seccomp filter.
+  bool insecure = false;
   // 0: no limit.
   int timeout_seconds = 0;
   // --ready-fd: an inherited pipe; pid 1 writes one byte to it once the

@@ -48,6 +48,9 @@ struct StepConfig {
   bool become_root = false;
   // setgroups(2) is allowed in pid 1's user namespace.
   bool setgroups_allowed = true;
+  // RUN --security=insecure: the bounding set is not reduced and root keeps
+  // every capability of the namespace (no seccomp program either).
+  bool insecure = false;
 };
 
 // The step's pid 1: assembles the root, starts the command in a nested user

@@ -181,7 +181,7 @@ std::vector<std::string> ExecCandidates(const std::string& command,
   if (::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
     Fail(err_fd, ErrnoStatus(errno, "close_range"));
   }
-  if (int e = DropBoundingSet(); e != 0) {
+  if (int e = c.insecure ? 0 : DropBoundingSet(); e != 0) {
     Fail(err_fd, ErrnoStatus(e, "prctl(PR_CAPBSET_DROP)"));
   }
   // A namespace with setgroups denied (single-id map) keeps the group list it
@@ -196,7 +196,7 @@ std::vector<std::string> ExecCandidates(const std::string& command,
   if (::setresuid(user->uid, user->uid, user->uid) != 0) {
     Fail(err_fd, ErrnoStatus(errno, "setresuid(%d)", user->uid));
   }
-  if (int e = SetFinalCapabilities(user->uid == 0); e != 0) {
+  if (int e = SetFinalCapabilities(user->uid == 0, c.insecure); e != 0) {
     Fail(err_fd, ErrnoStatus(e, "capset"));
   }
   ::umask(022);

@@ -1137,6 +1137,7 @@ void BuildCoordinator::FinishLocked(BuildRecord r) {
   auto* f = finished.mutable_build_finished();
   f->set_result(r.state);
   f->set_image_digest(r.image_digest);
+  f->set_config_digest(r.result.config_digest());
   for (const std::string& ref : r.result.references()) f->add_references(ref);
   f->set_duration_ms(absl::ToInt64Milliseconds(ran));
   AppendEventLocked(r.id, finished);  // Followers hear the end too.

@@ -53,6 +53,8 @@ struct ExecutorOptions {
   // What a RUN without --network gets, and which modes a step may ask for.
   std::string default_network = "default";
   bool allow_host_network = false;
+  // The security.insecure entitlement (RUN --security=insecure).
+  bool allow_insecure = false;
   // Per-step limits handed to the sandbox; 0 leaves one unset.
   int64_t step_memory_bytes = 0;
   int64_t step_pids = 0;
@@ -78,6 +80,7 @@ struct BuildRequest {
 struct BuildOutcome {
   v1::BuildState state = v1::FAILED;
   std::string image_digest;  // manifest digest
+  std::string config_digest;
   std::vector<std::string> references;
   std::string error;
   v1::StepRef failed_step;

@@ -5,6 +5,8 @@
 #include "common/file_util.h"
 #include "common/status_macros.h"
 #include "image/image_push.h"
+#include "image/layer_commit.h"
+#include "image/oci.h"
 #include "image/oci_layout.h"
 #include "worker/build_run.h"
 #include "worker/image_assembly.h"
@@ -36,12 +38,28 @@ absl::Status BuildRun::Export(const StageResult& final_stage,
   }
   ASSIGN_OR_RETURN(image::Descriptor manifest, StoreImage(store_, in));
   out->image_digest = manifest.digest;
+  {
+    ASSIGN_OR_RETURN(std::string manifest_json,
+                     store_->ReadBlob(manifest.digest));
+    ASSIGN_OR_RETURN(image::Manifest parsed,
+                     image::ParseManifest(manifest_json));
+    out->config_digest = parsed.config.digest;
+  }
   std::vector<std::string> tags(req_.spec.tags().begin(),
                                 req_.spec.tags().end());
   std::vector<std::string> pushed_refs;
   const image::Descriptor built = manifest;
   for (int i = 0; i < req_.spec.outputs_size(); ++i) {
     const v1::OutputSpec& o = req_.spec.outputs(i);
+    if (o.type() == v1::OutputSpec::LOCAL || o.type() == v1::OutputSpec::TAR) {
+      RETURN_IF_ERROR(MakeDirs(opts_.work_dir + "/outputs", 0700));
+      std::string path =
+          absl::StrCat(opts_.work_dir, "/outputs/", req_.build_id, "-",
+                       req_.attempt, "-", i, ".tar");
+      RETURN_IF_ERROR(WriteFilesystemTar(final_stage, path));
+      out->output_files.emplace_back(i, path);
+      continue;
+    }
     // Each output may want its layers in another compression.
     ASSIGN_OR_RETURN(OutputCompression oc, ParseOutputCompression(o));
     ASSIGN_OR_RETURN(manifest, ConvertImageLayers(*store_, built, oc));
@@ -94,6 +112,28 @@ absl::Status BuildRun::Export(const StageResult& final_stage,
     }
   }
   out->references = pushed_refs.empty() ? tags : pushed_refs;
+  return absl::OkStatus();
+}
+
+absl::Status BuildRun::WriteFilesystemTar(const StageResult& final_stage,
+                                          const std::string& path) {
+  // The layers merged read-only by overlayfs, which hides whiteouts and
+  // opaque markers: what a container of the image would see at /.
+  std::string merged = absl::StrCat(tmp_, "/export-", ++mounts_);
+  RETURN_IF_ERROR(MakeDirs(merged, 0755));
+  ASSIGN_OR_RETURN(OverlayMount m, OverlayMount::Mount(Lowers(final_stage), "",
+                                                       "", merged, EmptyDir()));
+  image::CommitOptions copts;
+  copts.compression = image::Compression::kNone;
+  copts.source_date_epoch = source_date_epoch_;
+  absl::StatusOr<image::CommittedLayer> written =
+      image::CommitLayer(merged, path, copts);
+  RETURN_IF_ERROR(m.Unmount());
+  if (!written.ok()) {
+    return absl::Status(written.status().code(),
+                        absl::StrCat("writing the filesystem output: ",
+                                     written.status().message()));
+  }
   return absl::OkStatus();
 }
 

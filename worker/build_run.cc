@@ -15,6 +15,7 @@
 #include "common/platform.h"
 #include "common/status_macros.h"
 #include "nlohmann/json.hpp"
+#include "worker/entitlements.h"
 
 namespace longshore::worker {
 namespace build_internal {
@@ -94,6 +95,11 @@ absl::Status BuildRun::Build(BuildOutcome* out) {
                     absl::StrCat("--platform ", spec.platform(),
                                  ": this worker builds ", native, " only")),
                 {}, 0);
+  }
+  if (absl::Status s = CheckBuildEntitlements(
+          spec, {opts_.allow_host_network, opts_.allow_insecure});
+      !s.ok()) {
+    return Fail(s, {}, 0);
   }
   popts.build_platform = native;
   popts.target_platform = spec.platform().empty() ? native : spec.platform();

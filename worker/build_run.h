@@ -188,6 +188,9 @@ class BuildRun {
 
   // build_export.cc
   absl::Status Export(const StageResult& final_stage, BuildOutcome* out);
+  // `type=local` and `type=tar`: the final filesystem as an uncompressed tar.
+  absl::Status WriteFilesystemTar(const StageResult& final_stage,
+                                  const std::string& path);
 
   const ExecutorOptions& opts_;
   image::ContentStore* store_;

@@ -60,6 +60,11 @@ ABSL_FLAG(int64_t, step_nofile, 0,
           "Open files per process of a RUN step (0: the sandbox's default).");
 ABSL_FLAG(bool, allow_host_network, false,
           "Allow RUN --network=host (the step shares the worker's network).");
+ABSL_FLAG(bool, allow_insecure, false,
+          "Grant the security.insecure entitlement: a build submitted with "
+          "--allow security.insecure may run RUN --security=insecure steps "
+          "with every capability of the step's user namespace and no "
+          "seccomp filter.");
 ABSL_FLAG(bool, allow_root, false,
           "Run even when started as real root (not recommended: workers "
           "should run as an unprivileged user with a subuid range).");
@@ -127,6 +132,7 @@ int main(int argc, char** argv) {
   config.drain_timeout = absl::GetFlag(FLAGS_drain_timeout);
   config.network_default = absl::GetFlag(FLAGS_network_default);
   config.allow_host_network = absl::GetFlag(FLAGS_allow_host_network);
+  config.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
   config.step_memory_bytes = absl::GetFlag(FLAGS_step_memory);
   config.step_pids = absl::GetFlag(FLAGS_step_pids);
   config.step_disk_bytes = absl::GetFlag(FLAGS_step_disk);

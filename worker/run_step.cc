@@ -6,6 +6,7 @@
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "worker/build_run.h"
+#include "worker/entitlements.h"
 #include "worker/run_mounts.h"
 #include "worker/sandbox_runner.h"
 
@@ -53,12 +54,13 @@ absl::Status BuildRun::ExecRun(const dockerfile::ExpandedStep& step,
     heredoc_args.push_back("--bind");
     heredoc_args.push_back(absl::StrCat(path, ":/dev/pipes/", h.name, ":ro"));
   }
-  std::string network =
-      run.network.empty() ? opts_.default_network : run.network;
-  if (network == "host" && !opts_.allow_host_network) {
-    return absl::PermissionDeniedError(
-        "RUN --network=host is not allowed by this worker's policy");
-  }
+  const EntitlementPolicy policy{opts_.allow_host_network,
+                                 opts_.allow_insecure};
+  ASSIGN_OR_RETURN(
+      std::string network,
+      StepNetwork(run.network, req_.spec, policy, opts_.default_network));
+  ASSIGN_OR_RETURN(bool insecure,
+                   StepInsecure(run.security, req_.spec, policy));
   if (opts_.observer != nullptr) opts_.observer->RunStep(network);
   SandboxInvocation inv;
   inv.sandbox_binary = opts_.sandbox_binary;
@@ -77,7 +79,10 @@ absl::Status BuildRun::ExecRun(const dockerfile::ExpandedStep& step,
   inv.network = network;
   inv.env = run.env;
   inv.argv = run.argv;
-  inv.seccomp_bpf = opts_.seccomp_bpf;
+  // An insecure step keeps every capability of its user namespace and runs
+  // without the seccomp filter (BuildKit's security.insecure).
+  inv.seccomp_bpf = insecure ? "" : opts_.seccomp_bpf;
+  if (insecure) inv.extra_args.push_back("--insecure");
   inv.timeout_seconds = opts_.step_timeout_seconds;
   auto limit = [&](const char* flag, int64_t value) {
     if (value <= 0) return;

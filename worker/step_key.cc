@@ -32,7 +32,12 @@ absl::StatusOr<std::string> BuildRun::StepKey(
       parts.push_back(absl::StrJoin(step.run.env, "\x1f"));
       parts.push_back(step.run.user);
       parts.push_back(step.run.workdir);
-      parts.push_back(step.run.network);
+      // The network the build asked for (not the worker's default, which
+      // would split the cache between workers): the step's own, else the
+      // build's --network.
+      parts.push_back(step.run.network.empty() ? req_.spec.network()
+                                               : step.run.network);
+      if (step.run.security == "insecure") parts.push_back("insecure");
       break;
     case dockerfile::ExpandedStep::kCopy: {
       parts.push_back(step.copy.add ? "add" : "copy");

@@ -484,6 +484,7 @@ void WorkerAgent::ExecuteBuild(v1::Assignment a,
   for (const auto& [index, path] : outcome.output_files) unlink(path.c_str());
   r->set_state(outcome.state);
   r->set_image_digest(outcome.image_digest);
+  r->set_config_digest(outcome.config_digest);
   for (const auto& ref : outcome.references) r->add_references(ref);
   r->set_error(outcome.error);
   *r->mutable_failed_step() = outcome.failed_step;

@@ -113,6 +113,7 @@ absl::Status ServeWorker(const WorkerConfig& config,
   eopts.step_timeout_seconds = config.step_timeout_seconds;
   eopts.default_network = config.network_default;
   eopts.allow_host_network = config.allow_host_network;
+  eopts.allow_insecure = config.allow_insecure;
   eopts.step_memory_bytes = config.step_memory_bytes;
   eopts.step_pids = config.step_pids;
   eopts.step_disk_bytes = config.step_disk_bytes;

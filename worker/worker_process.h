@@ -35,6 +35,7 @@ struct WorkerConfig {
   int64_t step_nofile = 0;
   int64_t store_budget_bytes = 0;
   bool allow_host_network = false;
+  bool allow_insecure = false;
   // REGISTRY/REPO of the layer cache shared by every worker of the farm;
   // empty keeps the cache local.
   std::string cache_repo;
