@@ -110,12 +110,26 @@ for _ in $(seq 100); do
 done
 [[ -n $RUNNING_ID ]] || fail "no link for alice's running build: $(cat "$FARM_DIR/live.log")"
 
+# alice: one more build, queued behind the running one (the worker has one
+# slot), so the queue shows its position and wait.
+queued="$FARM_DIR/queued"
+make_true_context "$queued"
+as alice "$LONGSHORE" build --progress=plain "$queued" >"$FARM_DIR/queued.log" 2>&1 &
+queued_pid=$!
+QUEUED_ID=""
+for _ in $(seq 100); do
+  QUEUED_ID=$(link_id "$FARM_DIR/queued.log") && break
+  sleep 0.1
+done
+[[ -n $QUEUED_ID ]] || fail "no link for alice's queued build: $(cat "$FARM_DIR/queued.log")"
+
 out="${TEST_UNDECLARED_OUTPUTS_DIR:-$(mktemp -d /tmp/web-page-test-screens.XXXXXX)}"
 mkdir -p "$out"
 WEB_URL="$WEB_URL" ALICE_TOKEN=$(cat "$FARM_DIR/alice.token") OPS_TOKEN=$(cat "$FARM_DIR/ops.token") \
-  RUNNING_ID="$RUNNING_ID" FINISHED_ID="$FINISHED_ID" BOB_ID="$BOB_ID" LIVE_MARKER="$marker" \
+  RUNNING_ID="$RUNNING_ID" QUEUED_ID="$QUEUED_ID" FINISHED_ID="$FINISHED_ID" BOB_ID="$BOB_ID" LIVE_MARKER="$marker" \
   OUT_DIR="$out" timeout 180 node "$driver" || fail "the browser test failed (screenshots in $out)"
 wait "$live_pid" || fail "alice's running build failed: $(tail -5 "$FARM_DIR/live.log")"
+wait "$queued_pid" || fail "alice's queued build failed: $(tail -5 "$FARM_DIR/queued.log")"
 for shot in builds-submitter build-running build-finished-live build-timeline \
   build-of-another-submitter builds-operator workers; do
   [[ -s "$out/$shot.png" ]] || fail "no screenshot $shot.png in $out"

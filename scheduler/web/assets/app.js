@@ -389,7 +389,7 @@ function renderSteps(view) {
       el('tr', {}, ['#', 'Stage', 'Instruction', 'State', 'Took'].map((h) => el('th', {text: h}))),
       view.orderedSteps().map((s) => el('tr', {class: 'step', 'data-index': s.index, 'data-state': s.state},
           el('td', {class: 'num', text: s.index}),
-          el('td', {text: s.stage}),
+          el('td', {text: s.stage || '-'}),
           el('td', {class: 'instr', text: s.instruction}),
           el('td', {}, stateBadge(s.state === 'cached' ? 'cached' : s.state)),
           el('td', {class: 'num', text: s.state === 'running' ? duration(Date.now() - s.start) + '…'
@@ -410,19 +410,19 @@ function renderTimeline(view) {
     bar.style.width = (Math.max(end - s.start, 0) / span * 100).toFixed(2) + '%';
     return el('div', {class: 'tl-row', 'data-index': s.index, 'data-state': s.state},
         el('span', {class: 'num', text: '#' + s.index}),
-        el('span', {text: s.stage}),
+        el('span', {text: s.stage || '-'}),
         el('span', {class: 'tl-instr mono', text: s.instruction, title: s.instruction}),
         el('div', {class: 'tl-track'}, bar),
         el('span', {class: 'num', text: s.state === 'cached' ? 'CACHED' : duration(end - s.start)}));
   });
   const legend = el('div', {class: 'legend'},
       view.stages.filter((st) => st !== '').map((st) =>
-        el('span', {}, el('i', {class: stageClass(view, st)}), 'stage ' + st)),
-      el('span', {}, el('i', {class: 'tl-bar cached stage-0'}), 'cache hit'));
-  return el('div', {id: 'timeline', class: 'timeline'},
-      legend,
+        el('span', {}, el('i', {class: 'chip ' + stageClass(view, st)}), 'stage ' + st)),
+      el('span', {}, el('i', {class: 'chip cached stage-0'}), 'cache hit'));
+  const axis = el('div', {class: 'tl-row tl-axis-row'}, el('span'), el('span'), el('span'),
       el('div', {class: 'tl-axis'}, el('span', {text: '0s'}), el('span', {text: duration(span)})),
-      rows);
+      el('span'));
+  return el('div', {id: 'timeline', class: 'timeline'}, legend, axis, rows);
 }
 
 function renderLog(view) {
@@ -493,9 +493,8 @@ async function buildPage(app, id, signal) {
                                                      onclick: () => downloadLog(id)}));
   app.replaceChildren(
       el('h2', {text: 'Build ' + id}), summary,
-      el('div', {class: 'columns'},
-         el('div', {}, el('h2', {text: 'Steps'}), steps),
-         el('div', {}, el('h2', {text: 'Timeline'}), timeline)),
+      el('h2', {text: 'Steps'}), steps,
+      el('h2', {text: 'Timeline'}), timeline,
       logTitle, log,
       el('h2', {text: build.dockerfile_path}),
       el('pre', {class: 'dockerfile mono', text: build.dockerfile + (build.dockerfile_cut ? '\n…' : '')}));
