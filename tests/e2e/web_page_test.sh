@@ -10,6 +10,8 @@ source "${TEST_SRCDIR}/${TEST_WORKSPACE}/tests/lib/farm.sh"
 
 need node nodejs
 need curl
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+((node_major >= 20)) || fail "node $(node --version) is too old: playwright-core needs Node.js 20 or later"
 [[ -x /usr/bin/chromium ]] || fail "/usr/bin/chromium is missing: run ops/bootstrap.sh (package: chromium)"
 # The driver sits beside the script in the repository, with the
 # node_modules ops/bootstrap.sh installs there (npm ci).

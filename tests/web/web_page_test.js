@@ -51,6 +51,9 @@ async function main() {
     // As root in a test: chromium's own sandbox needs a user namespace it
     // may not get here; the page is our own, served from loopback.
     chromiumSandbox: false,
+    // The machine has no network beyond loopback: nothing in the background.
+    args: ['--disable-gpu', '--disable-quic', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   try {
     const alice = await browser.newContext({viewport: {width: 1400, height: 900}});
