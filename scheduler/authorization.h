@@ -49,6 +49,7 @@ enum class Rpc {
   kWebBuildEvents,
   kWebBuildLog,
   kWebListWorkers,
+  kWebFetchOutput,
 };
 
 enum class Rule {
@@ -70,7 +71,7 @@ struct RpcRule {
 };
 
 // The policy table: one row per RPC, in the order of Rpc.
-extern const RpcRule kRpcRules[20];
+extern const RpcRule kRpcRules[21];
 
 // The rule's meaning in words, for refusals and docs.
 const char* DescribeRule(Rule rule);

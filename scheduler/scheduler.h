@@ -137,6 +137,7 @@ class Scheduler {
   // What the web page (scheduler/web/) reads: builds, workers and events.
   BuildCoordinator* coordinator() const { return coordinator_.get(); }
   EventLog* event_log() const { return events_.get(); }
+  BlobStore* blob_store() const { return blobs_.get(); }
   const SchedulerOptions& options() const { return options_; }
 
   std::shared_ptr<prometheus::Registry> metrics_registry() const {

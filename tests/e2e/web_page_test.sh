@@ -81,7 +81,8 @@ RUN ["/bin/busybox", "sh", "-c", "echo app-step-ran $V; /bin/busybox sleep 1"]
 DOCKERFILE
 as alice "$LONGSHORE" build --progress=plain --build-arg V=1 "$tl" >"$FARM_DIR/tl1.log" 2>&1 ||
   fail "alice's first build failed: $(tail -5 "$FARM_DIR/tl1.log")"
-as alice "$LONGSHORE" build --progress=plain --build-arg V=2 "$tl" >"$FARM_DIR/tl2.log" 2>&1 ||
+as alice "$LONGSHORE" build --progress=plain --build-arg V=2 \
+  --output "type=oci,dest=$FARM_DIR/app.tar" "$tl" >"$FARM_DIR/tl2.log" 2>&1 ||
   fail "alice's second build failed: $(tail -5 "$FARM_DIR/tl2.log")"
 grep -q CACHED "$FARM_DIR/tl2.log" || fail "alice's second build hit no cache: $(cat "$FARM_DIR/tl2.log")"
 FINISHED_ID=$(link_id "$FARM_DIR/tl2.log") || fail "no link for alice's second build"
@@ -90,6 +91,14 @@ FINISHED_ID=$(link_id "$FARM_DIR/tl2.log") || fail "no link for alice's second b
 code=$(curl -s -o "$FARM_DIR/api.out" -w '%{http_code}' \
   -H "Authorization: Bearer $(cat "$FARM_DIR/alice.token")" "$WEB_URL/api/builds/$BOB_ID")
 [[ $code == 403 ]] || fail "alice read bob's build over the API: $code $(cat "$FARM_DIR/api.out")"
+# Her output, downloaded from the page's API, is the file the client wrote.
+code=$(curl -s -o "$FARM_DIR/download.tar" -w '%{http_code}' \
+  -H "Authorization: Bearer $(cat "$FARM_DIR/alice.token")" "$WEB_URL/api/builds/$FINISHED_ID/outputs/0")
+[[ $code == 200 ]] || fail "alice could not download her output: $code $(head -c 300 "$FARM_DIR/download.tar")"
+cmp -s "$FARM_DIR/download.tar" "$FARM_DIR/app.tar" || fail "the downloaded output differs from the client's"
+code=$(curl -s -o "$FARM_DIR/api.out" -w '%{http_code}' \
+  -H "Authorization: Bearer $(cat "$FARM_DIR/bob.token")" "$WEB_URL/api/builds/$FINISHED_ID/outputs/0")
+[[ $code == 403 ]] || fail "bob downloaded alice's output: $code"
 code=$(curl -s -o "$FARM_DIR/api.out" -w '%{http_code}' "$WEB_URL/api/builds")
 [[ $code == 401 ]] || fail "the API answered a caller without a token: $code"
 code=$(curl -s -o "$FARM_DIR/api.out" -w '%{http_code}' -X DELETE -d x \

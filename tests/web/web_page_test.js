@@ -115,6 +115,9 @@ async function main() {
     assert.match(timeline, /CACHED/);
     assert.match(await page.textContent('#log'), /app-step-ran/);
     assert.match(await page.textContent('#summary'), /sha256:[0-9a-f]{64}/);
+    // Its OCI output, ready to download (the shell compares the bytes).
+    await page.waitForSelector('#outputs button.output-download[data-index="0"]');
+    assert.match(await page.textContent('#outputs'), /type=oci,dest=.*app\.tar/);
     await shot(page, 'build-timeline');
 
     // Bob's build, by its address: refused.

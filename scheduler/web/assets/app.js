@@ -455,21 +455,27 @@ function renderSummary(b, view) {
     rows.push(['Pushed', el('span', {class: 'mono', text: view.finished.references.join(' ')})]);
   }
   if (b.outputs.length) {
-    rows.push(['Outputs', el('span', {id: 'outputs'}, b.outputs.map((o) => el('div', {class: 'mono',
-        text: 'type=' + o.type + (o.dest ? ',dest=' + o.dest : '') +
-              o.attrs.map((a) => ',' + a.key + '=' + a.value).join('') +
-              (o.type === 'registry' ? '' : o.ready ? '  (ready to fetch)' : '  (not uploaded)')})))]);
+    rows.push(['Outputs', el('span', {id: 'outputs'}, b.outputs.map((o) => el('div', {class: 'output'},
+        el('span', {class: 'mono', text: 'type=' + o.type + (o.dest ? ',dest=' + o.dest : '') +
+              o.attrs.map((a) => ',' + a.key + '=' + a.value).join('')}),
+        o.type === 'registry' ? null
+            : o.ready ? el('button', {type: 'button', class: 'output-download', 'data-index': o.index,
+                                      text: 'Download', onclick: () => download(
+                                          '/api/builds/' + b.id + '/outputs/' + o.index,
+                                          'build-' + b.id + '-output-' + o.index + '.tar')})
+            : el('span', {class: 'muted', text: ' (not uploaded)'}))))]);
   }
   if (b.error) rows.push(['Error', el('span', {class: 'error', text: b.error})]);
   for (const w of view.warnings) rows.push(['Warning', el('span', {class: 'error', text: w})]);
   return el('dl', {class: 'summary'}, rows.map(([k, v]) => [el('dt', {text: k}), el('dd', {}, v)]));
 }
 
-async function downloadLog(id) {
-  const res = await fetch('/api/builds/' + id + '/log', {headers: authHeaders(), cache: 'no-store'});
+// Fetches with the token (a plain link would carry none) and saves the body.
+async function download(path, name) {
+  const res = await fetch(path, {headers: authHeaders(), cache: 'no-store'});
   if (!res.ok) return;
   const url = URL.createObjectURL(await res.blob());
-  const a = el('a', {href: url, download: 'build-' + id + '.log'});
+  const a = el('a', {href: url, download: name});
   document.body.append(a);
   a.click();
   a.remove();
@@ -490,7 +496,7 @@ async function buildPage(app, id, signal) {
   const timeline = el('div', {id: 'timeline-box'});
   const log = el('div', {id: 'log-box'});
   const logTitle = el('h2', {}, 'Log ', el('button', {type: 'button', text: 'Download full log',
-                                                     onclick: () => downloadLog(id)}));
+                                                     onclick: () => download('/api/builds/' + id + '/log', 'build-' + id + '.log')}));
   app.replaceChildren(
       el('h2', {text: 'Build ' + id}), summary,
       el('h2', {text: 'Steps'}), steps,
