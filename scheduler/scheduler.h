@@ -118,7 +118,7 @@ class Scheduler {
   // either this or Start, not both.
   void RegisterServices(grpc::ServerBuilder* builder);
 
-  // Serves the three services on `listen_address` ("127.0.0.1:0" picks a port)
+  // Serves the four services on `listen_address` ("127.0.0.1:0" picks a port)
   // and returns the bound port.
   absl::StatusOr<int> Start(const std::string& listen_address);
 
