@@ -87,7 +87,7 @@ fi
 # The driver's exact locked version, into tests/web/node_modules (ignored by git)
 # and npm's cache, so later installs work offline. No install scripts run: it
 # downloads no browser; the test uses /usr/bin/chromium.
-web_test_dir="$(dirname "$0")/../tests/web"
+web_test_dir="$(cd "$(dirname "$0")/../tests/web" && pwd)"
 want=$(node -p "require('$web_test_dir/package-lock.json').packages['node_modules/playwright-core'].version")
 have=$(node -p "try { require('$web_test_dir/node_modules/playwright-core/package.json').version } catch (e) { '' }")
 if [[ "$want" != "$have" ]]; then

@@ -11,7 +11,7 @@
 
 namespace longshore::scheduler {
 
-const RpcRule kRpcRules[22] = {
+const RpcRule kRpcRules[23] = {
     {Rpc::kStatContext, "/longshore.v1.BuildService/StatContext",
      Rule::kSubmitter},
     {Rpc::kSubmit, "/longshore.v1.BuildService/Submit", Rule::kSubmitter},
@@ -40,6 +40,7 @@ const RpcRule kRpcRules[22] = {
     {Rpc::kWebBuildEvents, "GET /api/builds/ID/events", Rule::kOwnBuild},
     {Rpc::kWebBuildLog, "GET /api/builds/ID/log", Rule::kOwnBuild},
     {Rpc::kWebListWorkers, "GET /api/workers", Rule::kOperator},
+    {Rpc::kWebFetchOutput, "GET /api/builds/ID/outputs/N", Rule::kOwnBuild},
     // Health checking: served by gRPC's own health service, which answers
     // before any service code runs, so these rows are policy, not checks.
     {Rpc::kHealthCheck, "/grpc.health.v1.Health/Check", Rule::kAnyone},

@@ -49,6 +49,7 @@ enum class Rpc {
   kWebBuildEvents,
   kWebBuildLog,
   kWebListWorkers,
+  kWebFetchOutput,
   // Health checking (grpc.health.v1, gRPC's own service).
   kHealthCheck,
   kHealthWatch,
@@ -76,7 +77,7 @@ struct RpcRule {
 };
 
 // The policy table: one row per RPC, in the order of Rpc.
-extern const RpcRule kRpcRules[22];
+extern const RpcRule kRpcRules[23];
 
 // The rule's meaning in words, for refusals and docs.
 const char* DescribeRule(Rule rule);

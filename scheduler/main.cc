@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
     web_options.tls.client_certificate_optional = !options.tokens_file.empty();
     web = std::make_unique<longshore::scheduler::web::WebServer>(
         web_options, (*scheduler)->coordinator(), (*scheduler)->event_log(),
-        (*scheduler)->authorizer());
+        (*scheduler)->blob_store(), (*scheduler)->authorizer());
     absl::StatusOr<int> web_port = web->Start();
     if (!web_port.ok()) {
       LS_LOG(ERROR) << web_port.status();

@@ -115,7 +115,7 @@ class Scheduler {
   // either this or Start, not both.
   void RegisterServices(grpc::ServerBuilder* builder);
 
-  // Serves the three services on `listen_address` ("127.0.0.1:0" picks a port)
+  // Serves the four services on `listen_address` ("127.0.0.1:0" picks a port)
   // and returns the bound port.
   absl::StatusOr<int> Start(const std::string& listen_address);
 
@@ -134,6 +134,7 @@ class Scheduler {
   // What the web page (scheduler/web/) reads: builds, workers and events.
   BuildCoordinator* coordinator() const { return coordinator_.get(); }
   EventLog* event_log() const { return events_.get(); }
+  BlobStore* blob_store() const { return blobs_.get(); }
   const SchedulerOptions& options() const { return options_; }
 
   std::shared_ptr<prometheus::Registry> metrics_registry() const {

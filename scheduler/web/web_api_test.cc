@@ -140,7 +140,8 @@ TEST_F(WebApiTest, AnotherSubmittersBuildIsForbiddenOnEveryPerBuildRow) {
   EXPECT_EQ(r.status, 403) << r.body;
   EXPECT_THAT(r.body, HasSubstr("another submitter owns"));
   EXPECT_THAT(r.body, Not(HasSubstr("secret-of")));
-  for (Rpc rpc : {Rpc::kWebGetBuild, Rpc::kWebBuildEvents, Rpc::kWebBuildLog}) {
+  for (Rpc rpc : {Rpc::kWebGetBuild, Rpc::kWebBuildEvents, Rpc::kWebBuildLog,
+                  Rpc::kWebFetchOutput}) {
     EXPECT_TRUE(absl::IsPermissionDenied(
         api.Authorize(Token("tok-alice"), rpc, bob_1_).status()));
     EXPECT_TRUE(api.Authorize(Token("tok-bob"), rpc, bob_1_).ok());

@@ -1,12 +1,18 @@
 #include "scheduler/web/web_server.h"
 
 #include <httplib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/errno_status.h"
 #include "common/log.h"
+#include "common/unique_fd.h"
 #include "scheduler/web/event_stream.h"
 #include "scheduler/web/tls_peer.h"
 #include "scheduler/web/web_assets.h"
@@ -93,10 +99,12 @@ absl::Status SplitListenAddress(const std::string& address, std::string* host,
 }
 
 WebServer::WebServer(WebOptions options, BuildCoordinator* coordinator,
-                     EventLog* events, const Authorizer* authz)
+                     EventLog* events, BlobStore* blobs,
+                     const Authorizer* authz)
     : options_(std::move(options)),
       coordinator_(coordinator),
       events_(events),
+      blobs_(blobs),
       authz_(authz),
       api_(coordinator, authz) {}
 
@@ -282,6 +290,50 @@ void WebServer::Route() {
                 }
                 sink.done();
                 return true;
+              });
+        });
+
+  // A client-side output (type=oci or type=docker) as the client fetches it.
+  s.Get(absl::StrCat("/api/builds/", kBuildId, "/outputs/([0-9]{1,4})"),
+        [this](const httplib::Request& req, httplib::Response& res) {
+          const std::string id = req.matches[1].str();
+          const int index = std::stoi(req.matches[2].str());
+          absl::StatusOr<Identity> who =
+              api_.Authorize(CredentialsOf(req), Rpc::kWebFetchOutput, id);
+          if (!who.ok()) {
+            SendJson(res, ErrorReply(who.status()));
+            return;
+          }
+          absl::StatusOr<std::string> owner =
+              coordinator_->CheckOutputReady(id, index);
+          if (!owner.ok()) {
+            SendJson(res, ErrorReply(owner.status()));
+            return;
+          }
+          absl::StatusOr<UniqueFd> fd = blobs_->OpenOutput(*owner, index);
+          if (!fd.ok()) {
+            SendJson(res, ErrorReply(fd.status()));
+            return;
+          }
+          struct stat st = {};
+          if (fstat(fd->get(), &st) != 0) {
+            SendJson(res,
+                     ErrorReply(ErrnoStatus(errno, "fstat(output %d)", index)));
+            return;
+          }
+          res.set_header("Content-Disposition",
+                         absl::StrCat("attachment; filename=\"build-", id,
+                                      "-output-", index, ".tar\""));
+          auto file = std::make_shared<UniqueFd>(std::move(*fd));
+          res.set_content_provider(
+              static_cast<size_t>(st.st_size), "application/x-tar",
+              [file](size_t offset, size_t length, httplib::DataSink& sink) {
+                char buf[64 << 10];
+                const size_t want = std::min(length, sizeof(buf));
+                ssize_t n =
+                    pread(file->get(), buf, want, static_cast<off_t>(offset));
+                if (n <= 0) return false;
+                return sink.write(buf, static_cast<size_t>(n));
               });
         });
 

@@ -6,7 +6,7 @@
 // certificate; and it authorizes every API call with the same policy table.
 //
 //   WebServer web(options, scheduler->coordinator(), scheduler->event_log(),
-//                 scheduler->authorizer());
+//                 scheduler->blob_store(), scheduler->authorizer());
 //   int port = web.Start().value();
 //   ...
 //   web.Stop();
@@ -21,6 +21,7 @@
 #include "absl/status/statusor.h"
 #include "common/grpc_tls.h"
 #include "scheduler/authorization.h"
+#include "scheduler/blob_store.h"
 #include "scheduler/build_coordinator.h"
 #include "scheduler/event_log.h"
 #include "scheduler/web/web_api.h"
@@ -48,7 +49,7 @@ struct WebOptions {
 class WebServer {
  public:
   WebServer(WebOptions options, BuildCoordinator* coordinator, EventLog* events,
-            const Authorizer* authz);
+            BlobStore* blobs, const Authorizer* authz);
   ~WebServer();
   WebServer(const WebServer&) = delete;
   WebServer& operator=(const WebServer&) = delete;
@@ -64,6 +65,7 @@ class WebServer {
   const WebOptions options_;
   BuildCoordinator* const coordinator_;
   EventLog* const events_;
+  BlobStore* const blobs_;
   const Authorizer* const authz_;
   WebApi api_;
   std::unique_ptr<httplib::Server> server_;

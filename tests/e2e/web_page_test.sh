@@ -10,6 +10,8 @@ source "${TEST_SRCDIR}/${TEST_WORKSPACE}/tests/lib/farm.sh"
 
 need node nodejs
 need curl
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+((node_major >= 20)) || fail "node $(node --version) is too old: playwright-core needs Node.js 20 or later"
 [[ -x /usr/bin/chromium ]] || fail "/usr/bin/chromium is missing: run ops/bootstrap.sh (package: chromium)"
 # The driver sits beside the script in the repository, with the
 # node_modules ops/bootstrap.sh installs there (npm ci).
@@ -79,7 +81,8 @@ RUN ["/bin/busybox", "sh", "-c", "echo app-step-ran $V; /bin/busybox sleep 1"]
 DOCKERFILE
 as alice "$LONGSHORE" build --progress=plain --build-arg V=1 "$tl" >"$FARM_DIR/tl1.log" 2>&1 ||
   fail "alice's first build failed: $(tail -5 "$FARM_DIR/tl1.log")"
-as alice "$LONGSHORE" build --progress=plain --build-arg V=2 "$tl" >"$FARM_DIR/tl2.log" 2>&1 ||
+as alice "$LONGSHORE" build --progress=plain --build-arg V=2 \
+  --output "type=oci,dest=$FARM_DIR/app.tar" "$tl" >"$FARM_DIR/tl2.log" 2>&1 ||
   fail "alice's second build failed: $(tail -5 "$FARM_DIR/tl2.log")"
 grep -q CACHED "$FARM_DIR/tl2.log" || fail "alice's second build hit no cache: $(cat "$FARM_DIR/tl2.log")"
 FINISHED_ID=$(link_id "$FARM_DIR/tl2.log") || fail "no link for alice's second build"
@@ -88,6 +91,14 @@ FINISHED_ID=$(link_id "$FARM_DIR/tl2.log") || fail "no link for alice's second b
 code=$(curl -s -o "$FARM_DIR/api.out" -w '%{http_code}' \
   -H "Authorization: Bearer $(cat "$FARM_DIR/alice.token")" "$WEB_URL/api/builds/$BOB_ID")
 [[ $code == 403 ]] || fail "alice read bob's build over the API: $code $(cat "$FARM_DIR/api.out")"
+# Her output, downloaded from the page's API, is the file the client wrote.
+code=$(curl -s -o "$FARM_DIR/download.tar" -w '%{http_code}' \
+  -H "Authorization: Bearer $(cat "$FARM_DIR/alice.token")" "$WEB_URL/api/builds/$FINISHED_ID/outputs/0")
+[[ $code == 200 ]] || fail "alice could not download her output: $code $(head -c 300 "$FARM_DIR/download.tar")"
+cmp -s "$FARM_DIR/download.tar" "$FARM_DIR/app.tar" || fail "the downloaded output differs from the client's"
+code=$(curl -s -o "$FARM_DIR/api.out" -w '%{http_code}' \
+  -H "Authorization: Bearer $(cat "$FARM_DIR/bob.token")" "$WEB_URL/api/builds/$FINISHED_ID/outputs/0")
+[[ $code == 403 ]] || fail "bob downloaded alice's output: $code"
 code=$(curl -s -o "$FARM_DIR/api.out" -w '%{http_code}' "$WEB_URL/api/builds")
 [[ $code == 401 ]] || fail "the API answered a caller without a token: $code"
 code=$(curl -s -o "$FARM_DIR/api.out" -w '%{http_code}' -X DELETE -d x \
@@ -110,12 +121,26 @@ for _ in $(seq 100); do
 done
 [[ -n $RUNNING_ID ]] || fail "no link for alice's running build: $(cat "$FARM_DIR/live.log")"
 
+# alice: one more build, queued behind the running one (the worker has one
+# slot), so the queue shows its position and wait.
+queued="$FARM_DIR/queued"
+make_true_context "$queued"
+as alice "$LONGSHORE" build --progress=plain "$queued" >"$FARM_DIR/queued.log" 2>&1 &
+queued_pid=$!
+QUEUED_ID=""
+for _ in $(seq 100); do
+  QUEUED_ID=$(link_id "$FARM_DIR/queued.log") && break
+  sleep 0.1
+done
+[[ -n $QUEUED_ID ]] || fail "no link for alice's queued build: $(cat "$FARM_DIR/queued.log")"
+
 out="${TEST_UNDECLARED_OUTPUTS_DIR:-$(mktemp -d /tmp/web-page-test-screens.XXXXXX)}"
 mkdir -p "$out"
 WEB_URL="$WEB_URL" ALICE_TOKEN=$(cat "$FARM_DIR/alice.token") OPS_TOKEN=$(cat "$FARM_DIR/ops.token") \
-  RUNNING_ID="$RUNNING_ID" FINISHED_ID="$FINISHED_ID" BOB_ID="$BOB_ID" LIVE_MARKER="$marker" \
+  RUNNING_ID="$RUNNING_ID" QUEUED_ID="$QUEUED_ID" FINISHED_ID="$FINISHED_ID" BOB_ID="$BOB_ID" LIVE_MARKER="$marker" \
   OUT_DIR="$out" timeout 180 node "$driver" || fail "the browser test failed (screenshots in $out)"
 wait "$live_pid" || fail "alice's running build failed: $(tail -5 "$FARM_DIR/live.log")"
+wait "$queued_pid" || fail "alice's queued build failed: $(tail -5 "$FARM_DIR/queued.log")"
 for shot in builds-submitter build-running build-finished-live build-timeline \
   build-of-another-submitter builds-operator workers; do
   [[ -s "$out/$shot.png" ]] || fail "no screenshot $shot.png in $out"

@@ -3,7 +3,7 @@
 // update live, a finished build's timeline shows its stages and cache hits,
 // and another submitter's build is neither listed nor readable. Screenshots
 // of each page go to OUT_DIR. Run by tests/e2e/web_page_test.sh, which sets:
-//   WEB_URL, ALICE_TOKEN, OPS_TOKEN, RUNNING_ID, FINISHED_ID, BOB_ID,
+//   WEB_URL, ALICE_TOKEN, OPS_TOKEN, RUNNING_ID, QUEUED_ID, FINISHED_ID, BOB_ID,
 //   LIVE_MARKER, OUT_DIR
 'use strict';
 
@@ -18,6 +18,7 @@ const env = (name) => {
 };
 const WEB_URL = env('WEB_URL');
 const RUNNING_ID = env('RUNNING_ID');
+const QUEUED_ID = env('QUEUED_ID');
 const FINISHED_ID = env('FINISHED_ID');
 const BOB_ID = env('BOB_ID');
 const LIVE_MARKER = env('LIVE_MARKER');
@@ -50,6 +51,9 @@ async function main() {
     // As root in a test: chromium's own sandbox needs a user namespace it
     // may not get here; the page is our own, served from loopback.
     chromiumSandbox: false,
+    // The machine has no network beyond loopback: nothing in the background.
+    args: ['--disable-gpu', '--disable-quic', '--disable-background-networking',
+           '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
   try {
     const alice = await browser.newContext({viewport: {width: 1400, height: 900}});
@@ -59,6 +63,11 @@ async function main() {
     // The front page lists the running build (and only alice's builds).
     await page.waitForSelector(`#running tr[data-id="${RUNNING_ID}"]`, {timeout: 30000});
     await page.waitForSelector(`#finished tr[data-id="${FINISHED_ID}"]`);
+    // The queued build, first in the queue, with how long it has waited.
+    const queued = page.locator(`#queue tr[data-id="${QUEUED_ID}"] td`);
+    await queued.first().waitFor({timeout: 30000});
+    assert.strictEqual((await queued.nth(0).textContent()).trim(), '1');
+    assert.match(await queued.nth(3).textContent(), /^\d+(\.\d)?(ms|s)$|m /);
     const front = await page.textContent('main');
     assert.ok(!front.includes(BOB_ID), 'alice sees bob\'s build ' + BOB_ID + ' on the front page');
     assert.ok(!front.includes('bob'), 'alice sees bob\'s name on the front page');
@@ -106,6 +115,9 @@ async function main() {
     assert.match(timeline, /CACHED/);
     assert.match(await page.textContent('#log'), /app-step-ran/);
     assert.match(await page.textContent('#summary'), /sha256:[0-9a-f]{64}/);
+    // Its OCI output, ready to download (the shell compares the bytes).
+    await page.waitForSelector('#outputs button.output-download[data-index="0"]');
+    assert.match(await page.textContent('#outputs'), /type=oci,dest=.*app\.tar/);
     await shot(page, 'build-timeline');
 
     // Bob's build, by its address: refused.

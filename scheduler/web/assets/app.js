@@ -389,7 +389,7 @@ function renderSteps(view) {
       el('tr', {}, ['#', 'Stage', 'Instruction', 'State', 'Took'].map((h) => el('th', {text: h}))),
       view.orderedSteps().map((s) => el('tr', {class: 'step', 'data-index': s.index, 'data-state': s.state},
           el('td', {class: 'num', text: s.index}),
-          el('td', {text: s.stage}),
+          el('td', {text: s.stage || '-'}),
           el('td', {class: 'instr', text: s.instruction}),
           el('td', {}, stateBadge(s.state === 'cached' ? 'cached' : s.state)),
           el('td', {class: 'num', text: s.state === 'running' ? duration(Date.now() - s.start) + '…'
@@ -410,19 +410,19 @@ function renderTimeline(view) {
     bar.style.width = (Math.max(end - s.start, 0) / span * 100).toFixed(2) + '%';
     return el('div', {class: 'tl-row', 'data-index': s.index, 'data-state': s.state},
         el('span', {class: 'num', text: '#' + s.index}),
-        el('span', {text: s.stage}),
+        el('span', {text: s.stage || '-'}),
         el('span', {class: 'tl-instr mono', text: s.instruction, title: s.instruction}),
         el('div', {class: 'tl-track'}, bar),
         el('span', {class: 'num', text: s.state === 'cached' ? 'CACHED' : duration(end - s.start)}));
   });
   const legend = el('div', {class: 'legend'},
       view.stages.filter((st) => st !== '').map((st) =>
-        el('span', {}, el('i', {class: stageClass(view, st)}), 'stage ' + st)),
-      el('span', {}, el('i', {class: 'tl-bar cached stage-0'}), 'cache hit'));
-  return el('div', {id: 'timeline', class: 'timeline'},
-      legend,
+        el('span', {}, el('i', {class: 'chip ' + stageClass(view, st)}), 'stage ' + st)),
+      el('span', {}, el('i', {class: 'chip cached stage-0'}), 'cache hit'));
+  const axis = el('div', {class: 'tl-row tl-axis-row'}, el('span'), el('span'), el('span'),
       el('div', {class: 'tl-axis'}, el('span', {text: '0s'}), el('span', {text: duration(span)})),
-      rows);
+      el('span'));
+  return el('div', {id: 'timeline', class: 'timeline'}, legend, axis, rows);
 }
 
 function renderLog(view) {
@@ -455,21 +455,27 @@ function renderSummary(b, view) {
     rows.push(['Pushed', el('span', {class: 'mono', text: view.finished.references.join(' ')})]);
   }
   if (b.outputs.length) {
-    rows.push(['Outputs', el('span', {id: 'outputs'}, b.outputs.map((o) => el('div', {class: 'mono',
-        text: 'type=' + o.type + (o.dest ? ',dest=' + o.dest : '') +
-              o.attrs.map((a) => ',' + a.key + '=' + a.value).join('') +
-              (o.type === 'registry' ? '' : o.ready ? '  (ready to fetch)' : '  (not uploaded)')})))]);
+    rows.push(['Outputs', el('span', {id: 'outputs'}, b.outputs.map((o) => el('div', {class: 'output'},
+        el('span', {class: 'mono', text: 'type=' + o.type + (o.dest ? ',dest=' + o.dest : '') +
+              o.attrs.map((a) => ',' + a.key + '=' + a.value).join('')}),
+        o.type === 'registry' ? null
+            : o.ready ? el('button', {type: 'button', class: 'output-download', 'data-index': o.index,
+                                      text: 'Download', onclick: () => download(
+                                          '/api/builds/' + b.id + '/outputs/' + o.index,
+                                          'build-' + b.id + '-output-' + o.index + '.tar')})
+            : el('span', {class: 'muted', text: ' (not uploaded)'}))))]);
   }
   if (b.error) rows.push(['Error', el('span', {class: 'error', text: b.error})]);
   for (const w of view.warnings) rows.push(['Warning', el('span', {class: 'error', text: w})]);
   return el('dl', {class: 'summary'}, rows.map(([k, v]) => [el('dt', {text: k}), el('dd', {}, v)]));
 }
 
-async function downloadLog(id) {
-  const res = await fetch('/api/builds/' + id + '/log', {headers: authHeaders(), cache: 'no-store'});
+// Fetches with the token (a plain link would carry none) and saves the body.
+async function download(path, name) {
+  const res = await fetch(path, {headers: authHeaders(), cache: 'no-store'});
   if (!res.ok) return;
   const url = URL.createObjectURL(await res.blob());
-  const a = el('a', {href: url, download: 'build-' + id + '.log'});
+  const a = el('a', {href: url, download: name});
   document.body.append(a);
   a.click();
   a.remove();
@@ -490,12 +496,11 @@ async function buildPage(app, id, signal) {
   const timeline = el('div', {id: 'timeline-box'});
   const log = el('div', {id: 'log-box'});
   const logTitle = el('h2', {}, 'Log ', el('button', {type: 'button', text: 'Download full log',
-                                                     onclick: () => downloadLog(id)}));
+                                                     onclick: () => download('/api/builds/' + id + '/log', 'build-' + id + '.log')}));
   app.replaceChildren(
       el('h2', {text: 'Build ' + id}), summary,
-      el('div', {class: 'columns'},
-         el('div', {}, el('h2', {text: 'Steps'}), steps),
-         el('div', {}, el('h2', {text: 'Timeline'}), timeline)),
+      el('h2', {text: 'Steps'}), steps,
+      el('h2', {text: 'Timeline'}), timeline,
       logTitle, log,
       el('h2', {text: build.dockerfile_path}),
       el('pre', {class: 'dockerfile mono', text: build.dockerfile + (build.dockerfile_cut ? '\n…' : '')}));
