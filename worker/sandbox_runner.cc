@@ -11,8 +11,10 @@
 #include <chrono>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/errno_status.h"
 #include "common/unique_fd.h"
 
@@ -20,8 +22,20 @@ extern char** environ;
 
 namespace longshore::worker {
 namespace {
-// The descriptor the sandbox's --ready-fd pipe has in the sandbox.
-constexpr int kReadyFd = 3;
+// The descriptor the sandbox's --ready-fd pipe has in the sandbox: the first
+// above stderr that the sandbox's own path does not name. The one-machine farm
+// runs the sandbox as /proc/self/fd/N (a descriptor kept across its drop to
+// the farm's user); the pipe must not take N's place before the exec.
+int ReadyFd(const std::string& sandbox_binary) {
+  int fd = 3;
+  absl::string_view path = sandbox_binary;
+  int named = -1;
+  if (absl::ConsumePrefix(&path, "/proc/self/fd/") &&
+      absl::SimpleAtoi(path, &named) && named == fd) {
+    ++fd;
+  }
+  return fd;
+}
 }  // namespace
 
 std::vector<std::string> SandboxArgv(const SandboxInvocation& inv) {
@@ -69,7 +83,8 @@ absl::StatusOr<SandboxOutcome> RunSandbox(
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
   posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
-  posix_spawn_file_actions_adddup2(&fa, ready_w.get(), kReadyFd);
+  const int ready_fd = ReadyFd(inv.sandbox_binary);
+  posix_spawn_file_actions_adddup2(&fa, ready_w.get(), ready_fd);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
@@ -89,7 +104,7 @@ absl::StatusOr<SandboxOutcome> RunSandbox(
   std::vector<std::string> args = SandboxArgv(inv);
   // Before "--": the sandbox's own flags end there.
   args.insert(args.end() - static_cast<long>(inv.argv.size()) - 1,
-              {"--ready-fd", std::to_string(kReadyFd)});
+              {"--ready-fd", std::to_string(ready_fd)});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
