@@ -17,8 +17,9 @@ void RegisterBuildInfo(prometheus::Registry& registry,
                        const std::string& component) {
   prometheus::BuildGauge()
       .Name("longshore_build_info")
-      .Help("1, labelled with the component, its version and the commit it "
-            "was built from.")
+      .Help(
+          "1, labelled with the component, its version and the commit it "
+          "was built from.")
       .Register(registry)
       .Add({{"component", component},
             {"version", Version()},
@@ -39,8 +40,7 @@ absl::Status SplitHostPort(const std::string& address, std::string* host,
   }
   if (h.empty()) h = "0.0.0.0";
   int p = 0;
-  if (!absl::SimpleAtoi(address.substr(colon + 1), &p) || p < 0 ||
-      p > 65535) {
+  if (!absl::SimpleAtoi(address.substr(colon + 1), &p) || p < 0 || p > 65535) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", address, "' has no port number (0-65535)"));
   }
@@ -60,26 +60,25 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
   std::unique_ptr<MetricsServer> m(new MetricsServer());
   m->server_ = std::make_unique<httplib::Server>();
   httplib::Server& srv = *m->server_;
-  srv.Get("/metrics", [registry](const httplib::Request&,
-                                 httplib::Response& res) {
-    prometheus::TextSerializer text;
-    res.set_content(text.Serialize(registry->Collect()),
-                    "text/plain; version=0.0.4; charset=utf-8");
-  });
+  srv.Get("/metrics",
+          [registry](const httplib::Request&, httplib::Response& res) {
+            prometheus::TextSerializer text;
+            res.set_content(text.Serialize(registry->Collect()),
+                            "text/plain; version=0.0.4; charset=utf-8");
+          });
   srv.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
-  srv.Get("/readyz",
-          [ready](const httplib::Request&, httplib::Response& res) {
-            absl::Status s = ready ? ready() : absl::OkStatus();
-            if (s.ok()) {
-              res.set_content("ready\n", "text/plain");
-            } else {
-              res.status = 503;
-              res.set_content(absl::StrCat("not ready: ", s.message(), "\n"),
-                              "text/plain");
-            }
-          });
+  srv.Get("/readyz", [ready](const httplib::Request&, httplib::Response& res) {
+    absl::Status s = ready ? ready() : absl::OkStatus();
+    if (s.ok()) {
+      res.set_content("ready\n", "text/plain");
+    } else {
+      res.status = 503;
+      res.set_content(absl::StrCat("not ready: ", s.message(), "\n"),
+                      "text/plain");
+    }
+  });
   // SO_REUSEADDR only: httplib's default adds SO_REUSEPORT, which would let
   // a second process bind the same port.
   srv.set_socket_options([](socket_t sock) {

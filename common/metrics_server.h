@@ -28,8 +28,8 @@ class MetricsServer {
   // Listens on `address` (HOST:PORT, [V6]:PORT, or :PORT for every address;
   // port 0 picks one). `ready` may be empty (always ready).
   static absl::StatusOr<std::unique_ptr<MetricsServer>> Start(
-      const std::string& address, std::shared_ptr<prometheus::Registry> registry,
-      ReadyCheck ready);
+      const std::string& address,
+      std::shared_ptr<prometheus::Registry> registry, ReadyCheck ready);
   ~MetricsServer();
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;

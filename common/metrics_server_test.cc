@@ -34,8 +34,8 @@ TEST(MetricsServerTest, ServesMetricsHealthAndReadiness) {
       .Add({{"k", "v"}})
       .Increment(3);
   std::atomic<bool> ready{false};
-  auto server = MetricsServer::Start(
-      "127.0.0.1:0", registry, [&]() -> absl::Status {
+  auto server =
+      MetricsServer::Start("127.0.0.1:0", registry, [&]() -> absl::Status {
         if (ready) return absl::OkStatus();
         return absl::UnavailableError("no stream to the scheduler");
       });
