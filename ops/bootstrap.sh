@@ -93,3 +93,7 @@ if [[ ! -d "$validator/node_modules/kubernetes-models" ||
   echo "ops/bootstrap.sh: npm ci in tests/tools/k8s-validate"
   (cd "$validator" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+
+# The Debian base of the scheduler and worker images (make images, and
+# tests/e2e/images_test.sh): debootstrap from the Debian mirror, once.
+"$(dirname "$0")/images/make-base.sh" /var/cache/longshore/runtime-base.tar >/dev/null

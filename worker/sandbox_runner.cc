@@ -11,8 +11,10 @@
 #include <chrono>
 
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/errno_status.h"
 #include "common/unique_fd.h"
 
@@ -20,8 +22,18 @@ extern char** environ;
 
 namespace longshore::worker {
 namespace {
-// The descriptor the sandbox's --ready-fd pipe has in the sandbox.
-constexpr int kReadyFd = 3;
+// The descriptor the sandbox's --ready-fd pipe gets in the sandbox: 3, unless
+// the sandbox binary itself is reached through descriptor 3
+// (/proc/self/fd/3, as the CLI's embedded farm runs it), then 4.
+int ReadyFdFor(const std::string& sandbox_binary) {
+  absl::string_view path = sandbox_binary;
+  int binary_fd = -1;
+  if (absl::ConsumePrefix(&path, "/proc/self/fd/") &&
+      absl::SimpleAtoi(path, &binary_fd) && binary_fd == 3) {
+    return 4;
+  }
+  return 3;
+}
 }  // namespace
 
 std::vector<std::string> SandboxArgv(const SandboxInvocation& inv) {
@@ -69,7 +81,8 @@ absl::StatusOr<SandboxOutcome> RunSandbox(
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
   posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
-  posix_spawn_file_actions_adddup2(&fa, ready_w.get(), kReadyFd);
+  const int ready_fd = ReadyFdFor(inv.sandbox_binary);
+  posix_spawn_file_actions_adddup2(&fa, ready_w.get(), ready_fd);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
@@ -89,7 +102,7 @@ absl::StatusOr<SandboxOutcome> RunSandbox(
   std::vector<std::string> args = SandboxArgv(inv);
   // Before "--": the sandbox's own flags end there.
   args.insert(args.end() - static_cast<long>(inv.argv.size()) - 1,
-              {"--ready-fd", std::to_string(kReadyFd)});
+              {"--ready-fd", std::to_string(ready_fd)});
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
