@@ -2,10 +2,11 @@
 #   make demo   installs, builds, and runs a scheduler, a worker and one build end to end
 #   make tutorial  the hello-world-flask tutorial on a farm, run by podman
 #   make test   installs, builds, and runs the whole test suite
+#   make images builds the scheduler and worker container images with Longshore
 BAZEL ?= bazel
 BAZEL_FLAGS ?=
 
-.PHONY: all bootstrap build demo tutorial test format check-format clean
+.PHONY: all bootstrap build demo tutorial test images format check-format clean
 
 all: build
 
@@ -27,6 +28,11 @@ tutorial: build
 # bazel-testlogs and .test-summary for .ci/run.
 test: bootstrap
 	./ops/run-tests.sh
+
+# The scheduler's and the worker's container images, built by Longshore itself
+# from ops/images on a Debian base: out/images/longshore-{scheduler,worker}.oci.tar.
+images: build
+	./ops/images/build-images.sh
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -98,3 +98,23 @@ fi
 # The Python base of the hello-world-flask tutorial (make tutorial, and
 # tests/e2e/tutorial_test.sh): debootstrap from the Debian mirror, once.
 "$(dirname "$0")/../examples/hello-world-flask/base/make-base.sh" >/dev/null
+
+# Node and the npm packages of the Kubernetes manifest validator
+# (tests/tools/k8s-validate, pinned by its package-lock.json), installed into
+# that directory. Debian's nodejs and npm when no Node is installed.
+if ! command -v npm >/dev/null; then
+  echo "ops/bootstrap.sh: installing nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+validator="$(dirname "$0")/../tests/tools/k8s-validate"
+if [[ ! -d "$validator/node_modules/kubernetes-models" ||
+  "$validator/package-lock.json" -nt "$validator/node_modules/.package-lock.json" ]]; then
+  echo "ops/bootstrap.sh: npm ci in tests/tools/k8s-validate"
+  (cd "$validator" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+fi
+
+# The Debian base of the scheduler and worker images (make images, and
+# tests/e2e/images_test.sh): debootstrap from the Debian mirror, once.
+"$(dirname "$0")/images/make-base.sh" /var/cache/longshore/runtime-base.tar >/dev/null

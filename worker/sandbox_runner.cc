@@ -22,19 +22,17 @@ extern char** environ;
 
 namespace longshore::worker {
 namespace {
-// The descriptor the sandbox's --ready-fd pipe has in the sandbox: the first
-// above stderr that the sandbox's own path does not name. The one-machine farm
-// runs the sandbox as /proc/self/fd/N (a descriptor kept across its drop to
-// the farm's user); the pipe must not take N's place before the exec.
-int ReadyFd(const std::string& sandbox_binary) {
-  int fd = 3;
+// The descriptor the sandbox's --ready-fd pipe gets in the sandbox: 3, unless
+// the sandbox binary itself is reached through descriptor 3
+// (/proc/self/fd/3, as the CLI's embedded farm runs it), then 4.
+int ReadyFdFor(const std::string& sandbox_binary) {
   absl::string_view path = sandbox_binary;
-  int named = -1;
+  int binary_fd = -1;
   if (absl::ConsumePrefix(&path, "/proc/self/fd/") &&
-      absl::SimpleAtoi(path, &named) && named == fd) {
-    ++fd;
+      absl::SimpleAtoi(path, &binary_fd) && binary_fd == 3) {
+    return 4;
   }
-  return fd;
+  return 3;
 }
 }  // namespace
 
@@ -83,7 +81,7 @@ absl::StatusOr<SandboxOutcome> RunSandbox(
   posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, out_w.get(), 1);
   posix_spawn_file_actions_adddup2(&fa, err_w.get(), 2);
-  const int ready_fd = ReadyFd(inv.sandbox_binary);
+  const int ready_fd = ReadyFdFor(inv.sandbox_binary);
   posix_spawn_file_actions_adddup2(&fa, ready_w.get(), ready_fd);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);

@@ -39,8 +39,9 @@ sleep 3  # A heartbeat carries w2's warm keys.
   fail "rebuild failed: $(tail -5 "$FARM_DIR/rebuild.out")"
 [[ $(newest_worker) == w2 ]] || fail "the rebuild went to cold $(newest_worker), not warm w2"
 grep -q CACHED "$FARM_DIR/rebuild.out" || fail "the rebuild on the warm worker ran every step again"
-curl -sf "http://127.0.0.1:$SCHED_METRICS_PORT/metrics" |
-  grep -q 'longshore_scheduler_placements_total{reason="dockerfile"} 1' ||
+# Read whole before grep: grep -q stopping early would fail curl (pipefail).
+metrics=$(curl -sf "http://127.0.0.1:$SCHED_METRICS_PORT/metrics")
+grep -q 'longshore_scheduler_placements_total{reason="dockerfile"} 1' <<<"$metrics" ||
   fail "the warm placement was not counted"
 
 # w2 busy with another build (w1 drained while it is placed): the next
