@@ -17,7 +17,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/context_index.h"
 #include "client/context_packer.h"
+#include "client/context_sync.h"
 #include "client/embedded_farm.h"
 #include "client/output_writer.h"
 #include "client/progress.h"
@@ -97,7 +99,11 @@ absl::StatusOr<std::string> Submit(v1::BuildService::Stub* stub,
   v1::SubmitRequest first;
   *first.mutable_spec() = std::move(spec);
   bool ok = writer->Write(first);
-  if (ok && !stat_resp.present()) {
+  if (ok && !stat_resp.present() && !ctx.root.empty()) {
+    v1::SubmitRequest chunk;
+    chunk.mutable_context()->set_data(ctx.root);
+    ok = writer->Write(chunk);
+  } else if (ok && !stat_resp.present()) {
     UniqueFd fd(open(ctx.tar_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return ErrnoStatus(errno, "open(%s)", ctx.tar_path);
     std::string buf(kChunk, '\0');
@@ -265,15 +271,24 @@ int RunBuild(const BuildFlags& flags) {
   popts.dockerfile_rel = df.rel;
   popts.dockerfile_path = df.path;
   if (const char* t = getenv("TMPDIR")) popts.temp_dir = t;
-  auto packed = PackContext(popts);
-  if (!packed.ok()) {
-    fprintf(stderr, "ERROR: packing the build context: %s\n",
-            std::string(packed.status().message()).c_str());
-    return 1;
+  // Content-addressed sync by default; LONGSHORE_CONTEXT_UPLOAD=tar sends
+  // the whole context as one tar, as before.
+  const char* upload = getenv("LONGSHORE_CONTEXT_UPLOAD");
+  bool send_tar = upload != nullptr && std::string(upload) == "tar";
+  absl::StatusOr<PackedContext> packed;
+  if (send_tar) {
+    packed = PackContext(popts);
+    if (!packed.ok()) {
+      fprintf(stderr, "ERROR: packing the build context: %s\n",
+              std::string(packed.status().message()).c_str());
+      return 1;
+    }
   }
-  auto remove_tar =
-      absl::MakeCleanup([&] { unlink(packed->tar_path.c_str()); });
-
+  auto remove_tar = absl::MakeCleanup([&] {
+    if (packed.ok() && !packed->tar_path.empty()) {
+      unlink(packed->tar_path.c_str());
+    }
+  });
   v1::BuildSpec spec;
   spec.set_dockerfile_path(df.rel);
   spec.set_dockerfile(*dockerfile);
@@ -305,8 +320,6 @@ int RunBuild(const BuildFlags& flags) {
   }
   spec.set_no_cache(f.no_cache);
   for (const auto& o : f.outputs) *spec.add_outputs() = o;
-  spec.set_context_digest(packed->digest);
-  spec.set_context_size(packed->size);
   if (const char* who = getenv("LONGSHORE_SUBMITTER")) spec.set_submitter(who);
 
   // The one-machine farm listens on 127.0.0.1 in plaintext; a farm's
@@ -319,6 +332,36 @@ int RunBuild(const BuildFlags& flags) {
     return 2;
   }
   auto stub = v1::BuildService::NewStub(*channel);
+  if (send_tar) {
+    spec.set_context_digest(packed->digest);
+    spec.set_context_size(packed->size);
+  } else {
+    SyncOptions sopts;
+    sopts.pack = popts;
+    sopts.index_path = ContextIndex::PathFor(Absolute(f.context));
+    auto synced = SyncContext(stub.get(), sopts);
+    if (!synced.ok()) {
+      fprintf(stderr, "ERROR: sending the build context: %s\n",
+              std::string(synced.status().message()).c_str());
+      return 1;
+    }
+    if (getenv("LONGSHORE_CONTEXT_STATS") != nullptr) {
+      fprintf(stderr,
+              "context: %lld entries, %lld bytes; hashed %lld bytes; sent "
+              "%lld files and chunks, %lld bytes\n",
+              static_cast<long long>(synced->entries),
+              static_cast<long long>(synced->total_size),
+              static_cast<long long>(synced->hashed_bytes),
+              static_cast<long long>(synced->files_sent),
+              static_cast<long long>(synced->bytes_sent));
+    }
+    spec.set_context_digest(synced->digest);
+    spec.set_context_size(synced->total_size);
+    spec.set_context_manifest(true);
+    packed = PackedContext();
+    packed->digest = synced->digest;
+    packed->root = std::move(synced->root);
+  }
   auto build_id = Submit(stub.get(), spec, *packed);
   if (!build_id.ok()) {
     fprintf(stderr, "ERROR: %s\n",

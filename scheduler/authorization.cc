@@ -11,7 +11,7 @@
 
 namespace longshore::scheduler {
 
-const RpcRule kRpcRules[13] = {
+const RpcRule kRpcRules[16] = {
     {Rpc::kStatContext, "/longshore.v1.BuildService/StatContext",
      Rule::kSubmitter},
     {Rpc::kSubmit, "/longshore.v1.BuildService/Submit", Rule::kSubmitter},
@@ -30,6 +30,14 @@ const RpcRule kRpcRules[13] = {
      Rule::kOperator},
     {Rpc::kDrain, "/longshore.v1.AdminService/Drain", Rule::kOperator},
     {Rpc::kUndrain, "/longshore.v1.AdminService/Undrain", Rule::kOperator},
+    // Content-addressed context sync: a submitter reaches only its own
+    // content store; a worker reads only its leases' context files.
+    {Rpc::kFindMissingContent, "/longshore.v1.BuildService/FindMissingContent",
+     Rule::kSubmitter},
+    {Rpc::kUploadContent, "/longshore.v1.BuildService/UploadContent",
+     Rule::kSubmitter},
+    {Rpc::kFetchContextFiles, "/longshore.v1.WorkerService/FetchContextFiles",
+     Rule::kLeasedBuild},
 };
 
 const char* DescribeRule(Rule rule) {

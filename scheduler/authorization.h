@@ -40,6 +40,10 @@ enum class Rpc {
   kListWorkers,
   kDrain,
   kUndrain,
+  // Content-addressed context sync.
+  kFindMissingContent,
+  kUploadContent,
+  kFetchContextFiles,
 };
 
 enum class Rule {
@@ -58,7 +62,7 @@ struct RpcRule {
 };
 
 // The policy table: one row per RPC, in the order of Rpc.
-extern const RpcRule kRpcRules[13];
+extern const RpcRule kRpcRules[16];
 
 // The rule's meaning in words, for refusals and docs.
 const char* DescribeRule(Rule rule);
