@@ -117,7 +117,7 @@ absl::Status ContentStore::Writer::Append(absl::string_view data) {
   return absl::OkStatus();
 }
 
-absl::Status ContentStore::Writer::Commit() {
+absl::Status ContentStore::Writer::Verify() {
   if (size_ != kUnknownSize && written_ != size_) {
     return absl::InvalidArgumentError(
         absl::StrCat("content ", digest_, ": ", written_,
@@ -128,15 +128,33 @@ absl::Status ContentStore::Writer::Commit() {
     return absl::InvalidArgumentError(absl::StrCat(
         "content announced as ", digest_, " arrived with digest ", got));
   }
-  if (store_->durable_ && fdatasync(fd_.get()) != 0) {
-    return ErrnoStatus(errno, "fdatasync(%s)", temp_);
-  }
   fd_.reset();
+  verified_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status ContentStore::Writer::Publish() {
+  if (!verified_) return absl::InternalError("content published unverified");
   ASSIGN_OR_RETURN(std::string path, store_->Path(digest_));
   if (rename(temp_.c_str(), path.c_str()) != 0) {
     return ErrnoStatus(errno, "rename(%s)", path);
   }
   committed_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status ContentStore::Writer::Commit() {
+  if (store_->durable_ && fdatasync(fd_.get()) != 0) {
+    return ErrnoStatus(errno, "fdatasync(%s)", temp_);
+  }
+  RETURN_IF_ERROR(Verify());
+  return Publish();
+}
+
+absl::Status ContentStore::Sync() const {
+  UniqueFd fd(open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd) return ErrnoStatus(errno, "open(%s)", dir_);
+  if (syncfs(fd.get()) != 0) return ErrnoStatus(errno, "syncfs(%s)", dir_);
   return absl::OkStatus();
 }
 

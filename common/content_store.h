@@ -48,8 +48,14 @@ class ContentStore {
     absl::Status Append(absl::string_view data);
     int64_t written() const { return written_; }
     // Publishes the file when its bytes hash to the digest and have the
-    // announced size; INVALID_ARGUMENT naming both digests otherwise.
+    // announced size; INVALID_ARGUMENT naming both digests otherwise. A
+    // durable store syncs the file first.
     absl::Status Commit();
+
+    // Commit in two halves, for many files made durable by one Sync: Verify
+    // checks the bytes and closes the file; Publish renames it into place.
+    absl::Status Verify();
+    absl::Status Publish();
 
    private:
     friend class ContentStore;
@@ -67,6 +73,7 @@ class ContentStore {
     std::string temp_;
     Sha256 hash_;
     int64_t written_ = 0;
+    bool verified_ = false;
     bool committed_ = false;
   };
   static constexpr int64_t kUnknownSize = -1;
@@ -83,6 +90,10 @@ class ContentStore {
   absl::StatusOr<Usage> Measure() const;
   // Removes every file last used (written or touched) before `cutoff`.
   absl::StatusOr<Usage> RemoveUnusedSince(absl::Time cutoff) const;
+
+  // Flushes every file of the store's filesystem to disk (syncfs): one call
+  // for a batch of Verify()ed files before they are Publish()ed.
+  absl::Status Sync() const;
 
   const std::string& dir() const { return dir_; }
 

@@ -65,6 +65,29 @@ TEST_F(ContentStoreTest, MoreOrFewerBytesThanAnnouncedAreRefused) {
   EXPECT_FALSE(store_->Has(Sha256Digest(data)));
 }
 
+TEST_F(ContentStoreTest, VerifyThenSyncThenPublish) {
+  std::vector<std::unique_ptr<ContentStore::Writer>> batch;
+  for (int i = 0; i < 3; ++i) {
+    std::string data(100 + i, 'a' + i);
+    auto w = store_->NewWriter(Sha256Digest(data), data.size());
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Append(data).ok());
+    ASSERT_TRUE((*w)->Verify().ok());
+    EXPECT_FALSE(store_->Has(Sha256Digest(data)));  // Not yet published.
+    batch.push_back(std::move(*w));
+  }
+  ASSERT_TRUE(store_->Sync().ok());
+  for (auto& w : batch) ASSERT_TRUE(w->Publish().ok());
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(store_->Has(Sha256Digest(std::string(100 + i, 'a' + i))));
+  }
+  auto bad = store_->NewWriter(Sha256Digest("x"), 1);
+  ASSERT_TRUE(bad.ok());
+  ASSERT_TRUE((*bad)->Append("y").ok());
+  EXPECT_FALSE((*bad)->Verify().ok());
+  EXPECT_FALSE((*bad)->Publish().ok());
+}
+
 TEST_F(ContentStoreTest, MalformedDigestIsRefused) {
   EXPECT_TRUE(absl::IsInvalidArgument(store_->Stat("sha256:../x").status()));
   EXPECT_TRUE(absl::IsInvalidArgument(store_->Put("md5:abc", "x")));

@@ -259,11 +259,17 @@ grpc::Status BuildServiceImpl::UploadContent(
   if (!store.ok()) return ToGrpcStatus(store.status());
   longshore::v1::UploadContentRequest req;
   std::unique_ptr<ContentStore::Writer> writer;
+  // Verified contents wait under temporary names; one sync makes them all
+  // durable before they are published (a sync per file would cost a disk
+  // flush per small file).
+  std::vector<std::unique_ptr<ContentStore::Writer>> verified;
+  int64_t verified_bytes = 0;
   auto finish = [&]() -> absl::Status {
     if (writer == nullptr) return absl::OkStatus();
-    absl::Status st = writer->Commit();
-    if (st.ok() && quota_ != nullptr && !owner.empty()) {
-      quota_->Add(owner, writer->written());
+    absl::Status st = writer->Verify();
+    if (st.ok()) {
+      verified_bytes += writer->written();
+      verified.push_back(std::move(writer));
     }
     writer.reset();
     return st;
@@ -283,7 +289,8 @@ grpc::Status BuildServiceImpl::UploadContent(
       // Counted against an identified submitter's quota; an open
       // scheduler's anonymous callers have none to count against.
       if (quota_ != nullptr && !owner.empty()) {
-        if (absl::Status st = quota_->Check(owner, h.size(), "context files");
+        if (absl::Status st = quota_->Check(owner, verified_bytes + h.size(),
+                                            "context files");
             !st.ok()) {
           return ToGrpcStatus(st);
         }
@@ -306,7 +313,14 @@ grpc::Status BuildServiceImpl::UploadContent(
   if (context->IsCancelled()) {
     return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
   }
-  return ToGrpcStatus(finish());
+  if (absl::Status st = finish(); !st.ok()) return ToGrpcStatus(st);
+  if (verified.empty()) return grpc::Status::OK;
+  if (absl::Status st = (*store)->Sync(); !st.ok()) return ToGrpcStatus(st);
+  for (auto& w : verified) {
+    if (absl::Status st = w->Publish(); !st.ok()) return ToGrpcStatus(st);
+  }
+  if (quota_ != nullptr && !owner.empty()) quota_->Add(owner, verified_bytes);
+  return grpc::Status::OK;
 }
 
 grpc::Status BuildServiceImpl::Watch(grpc::ServerContext* context,
