@@ -11,6 +11,7 @@
 #include "common/context_manifest.h"
 #include "common/errno_status.h"
 #include "common/file_util.h"
+#include "common/log.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "common/tar_extract.h"
@@ -93,6 +94,10 @@ ContextFetcher::~ContextFetcher() = default;
 namespace {
 
 constexpr size_t kFetchBatch = 4096;
+// The worker's context store keeps what a build used within a day, swept at
+// most hourly (a content fetched and not used since goes).
+constexpr absl::Duration kKeepUnused = absl::Hours(24);
+constexpr absl::Duration kSweepEvery = absl::Hours(1);
 
 // Writes one entry of a checked manifest beneath `dir` (fresh, and holding
 // only what earlier entries made, so no symlink lies on the way).
@@ -137,6 +142,24 @@ absl::Status WriteEntry(const ContentStore& store, const std::string& dir,
 }
 
 }  // namespace
+
+void ContextFetcher::SweepStore(const ContentStore& store) {
+  absl::Time now = absl::Now();
+  {
+    absl::MutexLock l(&store_mu_);
+    if (now < next_sweep_) return;
+    next_sweep_ = now + kSweepEvery;
+  }
+  absl::StatusOr<ContentStore::Usage> removed =
+      store.RemoveUnusedSince(now - kKeepUnused);
+  if (!removed.ok()) {
+    LS_LOG(WARNING) << "context store sweep: " << removed.status();
+  } else if (removed->files > 0) {
+    LS_LOG(INFO) << "context store: removed " << removed->files
+                 << " contents unused for " << absl::FormatDuration(kKeepUnused)
+                 << " (" << removed->bytes << " bytes)";
+  }
+}
 
 absl::StatusOr<ContentStore*> ContextFetcher::Store() {
   absl::MutexLock l(&store_mu_);
@@ -229,6 +252,7 @@ absl::Status ContextFetcher::Materialize(const v1::BuildSpec& spec,
   RETURN_IF_ERROR(FetchContents(build_id, missing, fetched_bytes));
   std::vector<v1::ContextManifestChunk> chunks;
   for (const std::string& d : manifest.root.chunks()) {
+    store->Touch(d);
     ASSIGN_OR_RETURN(std::string bytes, store->Read(d));
     ASSIGN_OR_RETURN(v1::ContextManifestChunk chunk, ParseChunk(bytes));
     chunks.push_back(std::move(chunk));
@@ -241,6 +265,7 @@ absl::Status ContextFetcher::Materialize(const v1::BuildSpec& spec,
       if ((e.mode() & S_IFMT) != S_IFREG) continue;
       absl::StatusOr<int64_t> size = store->Stat(e.digest());
       if (size.ok()) {
+        store->Touch(e.digest());  // Used: a concurrent sweep keeps it.
         if (*size != e.size()) {
           return absl::DataLossError(
               absl::StrCat("context file ", e.path(), " is ", e.size(),
@@ -252,6 +277,7 @@ absl::Status ContextFetcher::Materialize(const v1::BuildSpec& spec,
     }
   }
   RETURN_IF_ERROR(FetchContents(build_id, missing, fetched_bytes));
+  SweepStore(*store);
 
   size_t index = 0;
   std::vector<std::pair<const v1::ContextEntry*, int64_t>> dirs;

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/content_store.h"
 #include "proto/longshore.grpc.pb.h"
 
@@ -42,6 +43,8 @@ class ContextFetcher {
  private:
   // The worker's content store, opened on first use.
   absl::StatusOr<ContentStore*> Store();
+  // Removes what no build used for a day, at most once an hour.
+  void SweepStore(const ContentStore& store);
   // Fetches `digests` (none held yet) into the store.
   absl::Status FetchContents(const std::string& build_id,
                              const std::vector<std::string>& digests,
@@ -50,6 +53,7 @@ class ContextFetcher {
   std::string work_dir_;
   absl::Mutex store_mu_;
   std::unique_ptr<ContentStore> store_ ABSL_GUARDED_BY(store_mu_);
+  absl::Time next_sweep_ ABSL_GUARDED_BY(store_mu_) = absl::InfinitePast();
   absl::Mutex mu_;
   v1::WorkerService::StubInterface* stub_ ABSL_GUARDED_BY(mu_);
 };
