@@ -104,7 +104,9 @@ BuiltManifest BuildManifest(const std::vector<ContextFile>& files) {
       pending.file_digests.push_back(f.entry.digest());
       out.total_size += f.entry.size();
     }
-    int64_t delta = f.mtime - prev;
+    // Wrapping arithmetic: any two mtimes have a delta that decodes back.
+    int64_t delta = static_cast<int64_t>(static_cast<uint64_t>(f.mtime) -
+                                         static_cast<uint64_t>(prev));
     prev = f.mtime;
     PutVarint((static_cast<uint64_t>(delta) << 1) ^
                   static_cast<uint64_t>(delta >> 63),
