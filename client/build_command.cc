@@ -19,7 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/build_metadata.h"
+#include "client/context_index.h"
 #include "client/context_packer.h"
+#include "client/context_sync.h"
 #include "client/embedded_farm.h"
 #include "client/output_writer.h"
 #include "client/progress.h"
@@ -169,7 +171,11 @@ absl::StatusOr<std::string> Submit(v1::BuildService::Stub* stub,
   v1::SubmitRequest first;
   *first.mutable_spec() = std::move(spec);
   bool ok = writer->Write(first);
-  if (ok && !stat_resp.present()) {
+  if (ok && !stat_resp.present() && !ctx.root.empty()) {
+    v1::SubmitRequest chunk;
+    chunk.mutable_context()->set_data(ctx.root);
+    ok = writer->Write(chunk);
+  } else if (ok && !stat_resp.present()) {
     UniqueFd fd(open(ctx.tar_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) return ErrnoStatus(errno, "open(%s)", ctx.tar_path);
     std::string buf(kChunk, '\0');
@@ -453,15 +459,25 @@ int RunBuild(const BuildFlags& flags) {
   popts.dockerfile_rel = inputs->location.rel;
   popts.dockerfile_path = inputs->location.path;
   popts.temp_dir = temp_root;
-  auto packed = PackContext(popts);
-  if (!packed.ok()) {
-    fprintf(stderr, "ERROR: packing the build context: %s\n",
-            std::string(packed.status().message()).c_str());
-    return 1;
+  // Content-addressed sync by default; LONGSHORE_CONTEXT_UPLOAD=tar sends
+  // the whole context as one tar, as before.
+  const char* upload = getenv("LONGSHORE_CONTEXT_UPLOAD");
+  bool send_tar = upload != nullptr && std::string(upload) == "tar";
+  absl::StatusOr<PackedContext> packed;
+  if (send_tar) {
+    packed = PackContext(popts);
+    if (!packed.ok()) {
+      fprintf(stderr, "ERROR: packing the build context: %s\n",
+              std::string(packed.status().message()).c_str());
+      return 1;
+    }
+    std::move(remove_stdin_dir).Invoke();
   }
-  auto remove_tar =
-      absl::MakeCleanup([&] { unlink(packed->tar_path.c_str()); });
-  std::move(remove_stdin_dir).Invoke();
+  auto remove_tar = absl::MakeCleanup([&] {
+    if (packed.ok() && !packed->tar_path.empty()) {
+      unlink(packed->tar_path.c_str());
+    }
+  });
 
   v1::BuildSpec spec;
   spec.set_dockerfile_path(inputs->location.rel);
@@ -497,8 +513,6 @@ int RunBuild(const BuildFlags& flags) {
   spec.set_network(f.network);
   for (const auto& e : f.allow) spec.add_entitlements(e);
   for (const auto& o : f.outputs) *spec.add_outputs() = o;
-  spec.set_context_digest(packed->digest);
-  spec.set_context_size(packed->size);
   if (const char* who = getenv("LONGSHORE_SUBMITTER")) spec.set_submitter(who);
 
   // The one-machine farm listens on 127.0.0.1 in plaintext; a farm's
@@ -514,6 +528,40 @@ int RunBuild(const BuildFlags& flags) {
   if (g_interrupts > 0) {
     fprintf(stderr, "interrupted: nothing was submitted to the farm\n");
     return 130;
+  }
+  if (send_tar) {
+    spec.set_context_digest(packed->digest);
+    spec.set_context_size(packed->size);
+  } else {
+    SyncOptions sopts;
+    sopts.pack = popts;
+    sopts.index_path =
+        inputs->stdin_dir.empty()
+            ? ContextIndex::PathFor(Absolute(inputs->context_dir))
+            : "";  // A context from stdin: no index to keep
+    auto synced = SyncContext(stub.get(), sopts);
+    if (!synced.ok()) {
+      fprintf(stderr, "ERROR: sending the build context: %s\n",
+              std::string(synced.status().message()).c_str());
+      return 1;
+    }
+    if (getenv("LONGSHORE_CONTEXT_STATS") != nullptr) {
+      fprintf(stderr,
+              "context: %lld entries, %lld bytes; hashed %lld bytes; sent "
+              "%lld files and chunks, %lld bytes\n",
+              static_cast<long long>(synced->entries),
+              static_cast<long long>(synced->total_size),
+              static_cast<long long>(synced->hashed_bytes),
+              static_cast<long long>(synced->files_sent),
+              static_cast<long long>(synced->bytes_sent));
+    }
+    spec.set_context_digest(synced->digest);
+    spec.set_context_size(synced->total_size);
+    spec.set_context_manifest(true);
+    packed = PackedContext();
+    packed->digest = synced->digest;
+    packed->root = std::move(synced->root);
+    std::move(remove_stdin_dir).Invoke();
   }
   auto build_id = Submit(stub.get(), spec, *packed);
   if (!build_id.ok()) {

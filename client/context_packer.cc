@@ -31,15 +31,16 @@ struct EntryDeleter {
   void operator()(archive_entry* e) const { archive_entry_free(e); }
 };
 
-class Packer {
+// Lists the context in walk order.
+class Lister {
  public:
-  Packer(archive* ar, const std::string& root,
+  Lister(const std::string& root,
          std::optional<dockerfile::DockerIgnore> ignore,
-         const std::string& dockerfile_rel)
-      : ar_(ar),
-        root_(root),
+         const std::string& dockerfile_rel, std::vector<ListedEntry>* out)
+      : root_(root),
         ignore_(std::move(ignore)),
-        dockerfile_rel_(dockerfile_rel) {}
+        dockerfile_rel_(dockerfile_rel),
+        out_(out) {}
 
   absl::Status Walk(const std::string& rel) {
     std::string dir = rel.empty() ? root_ : absl::StrCat(root_, "/", rel);
@@ -54,7 +55,7 @@ class Packer {
       bool always = child == dockerfile_rel_ || child == ".dockerignore";
       bool excluded = !always && ignore_ && ignore_->Excluded(child);
       if (S_ISDIR(st.st_mode)) {
-        if (!excluded) RETURN_IF_ERROR(Add(child, path, st));
+        if (!excluded) out_->push_back({child, path, st});
         // An excluded directory may still hold files a `!` pattern re-includes.
         if (!excluded || ignore_->MayReinclude(child)) {
           RETURN_IF_ERROR(Walk(child));
@@ -63,14 +64,24 @@ class Packer {
       }
       if (excluded) continue;
       if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) continue;
-      RETURN_IF_ERROR(Add(child, path, st));
+      out_->push_back({child, path, st});
     }
     return absl::OkStatus();
   }
 
+ private:
+  std::string root_;
+  std::optional<dockerfile::DockerIgnore> ignore_;
+  std::string dockerfile_rel_;
+  std::vector<ListedEntry>* out_;
+};
+
+class Packer {
+ public:
+  explicit Packer(archive* ar) : ar_(ar) {}
+
   int64_t files() const { return files_; }
 
- private:
   absl::Status Add(const std::string& rel, const std::string& path,
                    const struct stat& st) {
     std::unique_ptr<archive_entry, EntryDeleter> entry(archive_entry_new());
@@ -120,16 +131,14 @@ class Packer {
     return absl::OkStatus();
   }
 
+ private:
   archive* ar_;
-  std::string root_;
-  std::optional<dockerfile::DockerIgnore> ignore_;
-  std::string dockerfile_rel_;
   int64_t files_ = 0;
 };
 
 }  // namespace
 
-absl::StatusOr<PackedContext> PackContext(const PackOptions& opts) {
+absl::StatusOr<std::vector<ListedEntry>> ListContext(const PackOptions& opts) {
   struct stat st;
   if (stat(opts.context_dir.c_str(), &st) != 0) {
     return ErrnoStatus(errno, "build context %s", opts.context_dir);
@@ -156,6 +165,17 @@ absl::StatusOr<PackedContext> PackContext(const PackOptions& opts) {
     ignore = std::move(*parsed);
   }
 
+  std::vector<ListedEntry> out;
+  Lister lister(
+      opts.context_dir, std::move(ignore),
+      opts.dockerfile_rel.empty() ? "Dockerfile" : opts.dockerfile_rel, &out);
+  RETURN_IF_ERROR(lister.Walk(""));
+  return out;
+}
+
+absl::StatusOr<PackedContext> PackContext(const PackOptions& opts) {
+  ASSIGN_OR_RETURN(std::vector<ListedEntry> entries, ListContext(opts));
+  struct stat st;
   PackedContext out;
   out.tar_path =
       absl::StrCat(opts.temp_dir, "/longshore-context-", getpid(), "-XXXXXX");
@@ -172,10 +192,10 @@ absl::StatusOr<PackedContext> PackContext(const PackOptions& opts) {
     return absl::InternalError(
         absl::StrCat("tar open: ", archive_error_string(ar.get())));
   }
-  Packer packer(
-      ar.get(), opts.context_dir, std::move(ignore),
-      opts.dockerfile_rel.empty() ? "Dockerfile" : opts.dockerfile_rel);
-  RETURN_IF_ERROR(packer.Walk(""));
+  Packer packer(ar.get());
+  for (const ListedEntry& e : entries) {
+    RETURN_IF_ERROR(packer.Add(e.rel, e.path, e.st));
+  }
   if (archive_write_close(ar.get()) != ARCHIVE_OK) {
     return absl::InternalError(
         absl::StrCat("tar close: ", archive_error_string(ar.get())));

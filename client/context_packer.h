@@ -2,7 +2,10 @@
 #ifndef LONGSHORE_CLIENT_CONTEXT_PACKER_H_
 #define LONGSHORE_CLIENT_CONTEXT_PACKER_H_
 
+#include <sys/stat.h>
+
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -13,6 +16,9 @@ struct PackedContext {
   std::string digest;    // "sha256:<hex>" of the tar bytes
   int64_t size = 0;
   int64_t files = 0;
+  // Content-addressed sync: the manifest root sent in place of a tar
+  // (tar_path is then empty).
+  std::string root;
 };
 
 struct PackOptions {
@@ -26,6 +32,19 @@ struct PackOptions {
   std::string dockerfile_path;
   std::string temp_dir = "/tmp";
 };
+
+// One entry of the context, in the walk order the tar uses (each
+// directory's names in byte order, a directory before what it holds).
+struct ListedEntry {
+  std::string rel;   // Path inside the context.
+  std::string path;  // Path on disk.
+  struct stat st;    // lstat of `path`.
+};
+
+// The entries `docker build` would send: .dockerignore applied (the
+// Dockerfile and .dockerignore always kept), only regular files, directories
+// and symlinks.
+absl::StatusOr<std::vector<ListedEntry>> ListContext(const PackOptions& opts);
 
 // Entries are sorted, owned by 0:0 with no user or group names, and keep their
 // mode and modification time; the same tree gives the same digest. Sockets and

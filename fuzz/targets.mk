@@ -17,7 +17,7 @@ endif
 PROTOC ?= protoc
 
 TARGETS := dockerfile dockerignore context_tar layer_apply add_archive \
-           oci_json registry reference build_flags
+           oci_json registry reference build_flags context_manifest
 
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 CXXFLAGS := -std=c++17 -g -O1 $(SAN) -fsanitize=fuzzer-no-link \
@@ -75,6 +75,10 @@ build_flags_SRCS := client/build_flags.cc worker/output_compression.cc \
   $(OUT)/gen/proto/longshore.pb.cc
 build_flags_LIBS := -lprotobuf -lzstd -lisal -lz -lcrypto $(ABSL)
 
+context_manifest_SRCS := common/context_manifest.cc common/sha256.cc \
+  common/errno_status.cc $(OUT)/gen/proto/longshore.pb.cc
+context_manifest_LIBS := -lprotobuf -lcrypto $(ABSL)
+
 .PHONY: all
 all: $(addprefix $(OUT)/bin/,$(addsuffix _fuzzer,$(TARGETS))) \
      $(OUT)/bin/playground_selftest
@@ -98,7 +102,9 @@ $(OUT)/gen/proto/longshore.pb.cc $(OUT)/gen/proto/longshore.pb.h: $(ROOT)/proto/
 
 # Sources that include the generated header wait for it.
 $(OUT)/obj/client/build_flags.o $(OUT)/obj/worker/output_compression.o \
-$(OUT)/obj/fuzz/reference_fuzzer.o $(OUT)/obj/fuzz/build_flags_fuzzer.o: \
+$(OUT)/obj/fuzz/reference_fuzzer.o $(OUT)/obj/fuzz/build_flags_fuzzer.o \
+$(OUT)/obj/common/context_manifest.o \
+$(OUT)/obj/fuzz/context_manifest_fuzzer.o: \
   $(OUT)/gen/proto/longshore.pb.h
 
 define target_rule

@@ -53,7 +53,7 @@ if ./ops/check-format.sh; then passed=$((passed + 1)); else failed=$((failed + 1
 if ./ops/check-hermetic.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 # Every parser of untrusted input under libFuzzer (ASan + UBSan), each target
-# for LONGSHORE_FUZZ_SECONDS (default 35; nine targets two at a time, under
+# for LONGSHORE_FUZZ_SECONDS (default 35; ten targets two at a time, about
 # five minutes with the build) on its corpus in fuzz/corpus/ (docs/fuzzing.md).
 # One entry per target: failed on a crash, sanitizer report, failed check or
 # hang, or when the targets do not build.

@@ -11,7 +11,7 @@
 
 namespace longshore::scheduler {
 
-const RpcRule kRpcRules[23] = {
+const RpcRule kRpcRules[26] = {
     {Rpc::kStatContext, "/longshore.v1.BuildService/StatContext",
      Rule::kSubmitter},
     {Rpc::kSubmit, "/longshore.v1.BuildService/Submit", Rule::kSubmitter},
@@ -45,6 +45,14 @@ const RpcRule kRpcRules[23] = {
     // before any service code runs, so these rows are policy, not checks.
     {Rpc::kHealthCheck, "/grpc.health.v1.Health/Check", Rule::kAnyone},
     {Rpc::kHealthWatch, "/grpc.health.v1.Health/Watch", Rule::kAnyone},
+    // Content-addressed context sync: a submitter reaches only its own
+    // content store; a worker reads only its leases' context files.
+    {Rpc::kFindMissingContent, "/longshore.v1.BuildService/FindMissingContent",
+     Rule::kSubmitter},
+    {Rpc::kUploadContent, "/longshore.v1.BuildService/UploadContent",
+     Rule::kSubmitter},
+    {Rpc::kFetchContextFiles, "/longshore.v1.WorkerService/FetchContextFiles",
+     Rule::kLeasedBuild},
 };
 
 const char* DescribeRule(Rule rule) {

@@ -53,6 +53,10 @@ enum class Rpc {
   // Health checking (grpc.health.v1, gRPC's own service).
   kHealthCheck,
   kHealthWatch,
+  // Content-addressed context sync.
+  kFindMissingContent,
+  kUploadContent,
+  kFetchContextFiles,
 };
 
 enum class Rule {
@@ -77,7 +81,7 @@ struct RpcRule {
 };
 
 // The policy table: one row per RPC, in the order of Rpc.
-extern const RpcRule kRpcRules[23];
+extern const RpcRule kRpcRules[26];
 
 // The rule's meaning in words, for refusals and docs.
 const char* DescribeRule(Rule rule);

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "common/sha256.h"
 #include "common/status_macros.h"
 #include "scheduler/dockerfile_check.h"
@@ -19,6 +20,8 @@ using longshore::v1::SubmitRequest;
 
 constexpr size_t kOutputChunkBytes = 1 << 20;
 constexpr int kWatchBatch = 256;
+constexpr int64_t kMaxManifestRootBytes = 64 << 20;
+constexpr int kMaxFindDigests = 100000;
 // How often a waiting Watch checks whether its client or the server went away.
 constexpr absl::Duration kWatchPoll = absl::Milliseconds(200);
 
@@ -76,8 +79,12 @@ absl::Status BuildServiceImpl::ReceiveContext(
   const std::string& digest = spec.context_digest();
   absl::StatusOr<int64_t> held = blobs_->StatContext(digest);
   SubmitRequest req;
+  // A manifest root's size is not in the spec (context_size is that of its
+  // files); its digest is what binds it.
+  const int64_t declared =
+      spec.context_manifest() ? kMaxManifestRootBytes : spec.context_size();
   if (held.ok()) {
-    if (*held != spec.context_size()) {
+    if (!spec.context_manifest() && *held != spec.context_size()) {
       return absl::InvalidArgumentError(
           absl::StrCat("context ", digest, " is ", *held,
                        " bytes, but the spec says ", spec.context_size()));
@@ -102,10 +109,11 @@ absl::Status BuildServiceImpl::ReceiveContext(
     // Never more than the spec declared (and admission bounded): a client
     // cannot fill the scheduler's disk by streaming on.
     received += static_cast<int64_t>(req.context().data().size());
-    if (received > spec.context_size()) {
+    if (received > declared) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "Submit: the context sent is over the ", spec.context_size(),
-          " bytes spec.context_size declares"));
+          "Submit: the context sent is over the ", declared,
+          spec.context_manifest() ? " bytes a manifest root may have"
+                                  : " bytes spec.context_size declares"));
     }
     RETURN_IF_ERROR(writer->Append(req.context().data()));
     metrics_->ContextBytesReceived(
@@ -117,8 +125,10 @@ absl::Status BuildServiceImpl::ReceiveContext(
         " is not held by the scheduler and none was uploaded with the build"));
   }
   ASSIGN_OR_RETURN(std::string path, blobs_->ContextPath(digest));
-  ASSIGN_OR_RETURN(int64_t size,
-                   writer->Commit(path, digest, spec.context_size()));
+  ASSIGN_OR_RETURN(
+      int64_t size,
+      writer->Commit(path, digest,
+                     spec.context_manifest() ? -1 : spec.context_size()));
   (void)size;
   return absl::OkStatus();
 }
@@ -145,11 +155,171 @@ grpc::Status BuildServiceImpl::Submit(grpc::ServerContext* context,
   absl::Status st = ValidateSpec(spec);
   // A full queue refuses before the context is received.
   if (st.ok()) st = coordinator_->CheckAdmission(spec);
+  if (st.ok() && spec.context_manifest() && files_ == nullptr) {
+    st = absl::UnimplementedError(
+        "this scheduler does not take context manifests; send a tar");
+  }
   if (st.ok()) st = ReceiveContext(spec, reader);
+  if (st.ok() && spec.context_manifest()) {
+    st = CheckManifest(spec, ContentOwner(who));
+  }
   if (!st.ok()) return ToGrpcStatus(st);
   absl::StatusOr<std::string> id = coordinator_->Submit(spec);
   if (!id.ok()) return ToGrpcStatus(id.status());
   response->set_build_id(*id);
+  return grpc::Status::OK;
+}
+
+std::string ContentOwner(const Identity& who) {
+  return who.source == Identity::Source::kAnonymous ? "" : who.name;
+}
+
+absl::Status BuildServiceImpl::CheckManifest(const BuildSpec& spec,
+                                             const std::string& owner) {
+  ASSIGN_OR_RETURN(std::string path,
+                   blobs_->ContextPath(spec.context_digest()));
+  ASSIGN_OR_RETURN(std::string root, ReadFile(path));
+  ASSIGN_OR_RETURN(ManifestContents contents, files_->Resolve(owner, root));
+  if (contents.total_size != spec.context_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "spec.context_size is ", spec.context_size(),
+        " but the context manifest's files add up to ", contents.total_size));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckContextLimit(int64_t size, int64_t limit) {
+  if (limit > 0 && size > limit) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the build context is ", size, " bytes, over the scheduler's limit of ",
+        limit,
+        " bytes (--max-context-bytes); leave out what the build does not "
+        "need with .dockerignore"));
+  }
+  return absl::OkStatus();
+}
+
+grpc::Status BuildServiceImpl::FindMissingContent(
+    grpc::ServerContext* context,
+    const longshore::v1::FindMissingContentRequest* request,
+    longshore::v1::FindMissingContentResponse* response) {
+  Identity who;
+  if (grpc::Status s =
+          authz_->Authorize(*context, Rpc::kFindMissingContent, "", &who);
+      !s.ok()) {
+    return s;
+  }
+  if (files_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "this scheduler does not take context manifests");
+  }
+  if (request->digests_size() > kMaxFindDigests) {
+    return grpc::Status(
+        grpc::StatusCode::INVALID_ARGUMENT,
+        absl::StrCat("FindMissingContent: at most ", kMaxFindDigests,
+                     " digests per call, not ", request->digests_size()));
+  }
+  if (absl::Status st =
+          CheckContextLimit(request->context_size(), max_context_bytes_);
+      !st.ok()) {
+    return ToGrpcStatus(st);
+  }
+  absl::StatusOr<ContentStore*> store = files_->For(ContentOwner(who));
+  if (!store.ok()) return ToGrpcStatus(store.status());
+  for (int i = 0; i < request->digests_size(); ++i) {
+    const std::string& d = request->digests(i);
+    absl::StatusOr<int64_t> size = (*store)->Stat(d);
+    if (size.ok()) {
+      (*store)->Touch(d);  // Told it is held: retention keeps it a while.
+    } else if (absl::IsNotFound(size.status())) {
+      response->add_missing(i);
+    } else {
+      return ToGrpcStatus(size.status());
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status BuildServiceImpl::UploadContent(
+    grpc::ServerContext* context,
+    grpc::ServerReader<longshore::v1::UploadContentRequest>* reader,
+    longshore::v1::UploadContentResponse*) {
+  Identity who;
+  if (grpc::Status s =
+          authz_->Authorize(*context, Rpc::kUploadContent, "", &who);
+      !s.ok()) {
+    return s;
+  }
+  if (files_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "this scheduler does not take context manifests");
+  }
+  const std::string owner = ContentOwner(who);
+  absl::StatusOr<ContentStore*> store = files_->For(owner);
+  if (!store.ok()) return ToGrpcStatus(store.status());
+  longshore::v1::UploadContentRequest req;
+  std::unique_ptr<ContentStore::Writer> writer;
+  // Verified contents wait under temporary names; one sync makes them all
+  // durable before they are published (a sync per file would cost a disk
+  // flush per small file).
+  std::vector<std::unique_ptr<ContentStore::Writer>> verified;
+  int64_t verified_bytes = 0;
+  auto finish = [&]() -> absl::Status {
+    if (writer == nullptr) return absl::OkStatus();
+    absl::Status st = writer->Verify();
+    if (st.ok()) {
+      verified_bytes += writer->written();
+      verified.push_back(std::move(writer));
+    }
+    writer.reset();
+    return st;
+  };
+  while (reader->Read(&req)) {
+    if (req.has_header()) {
+      if (absl::Status st = finish(); !st.ok()) return ToGrpcStatus(st);
+      const auto& h = req.header();
+      if (h.size() < 0) {
+        return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "UploadContent: header.size is negative");
+      }
+      if (absl::Status st = CheckContextLimit(h.size(), max_context_bytes_);
+          !st.ok()) {
+        return ToGrpcStatus(st);
+      }
+      // Counted against an identified submitter's quota; an open
+      // scheduler's anonymous callers have none to count against.
+      if (quota_ != nullptr && !owner.empty()) {
+        if (absl::Status st = quota_->Check(owner, verified_bytes + h.size(),
+                                            "context files");
+            !st.ok()) {
+          return ToGrpcStatus(st);
+        }
+      }
+      absl::StatusOr<std::unique_ptr<ContentStore::Writer>> w =
+          (*store)->NewWriter(h.digest(), h.size());
+      if (!w.ok()) return ToGrpcStatus(w.status());
+      writer = std::move(*w);
+      continue;
+    }
+    if (writer == nullptr) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "UploadContent: data before a header");
+    }
+    if (absl::Status st = writer->Append(req.data()); !st.ok()) {
+      return ToGrpcStatus(st);
+    }
+    metrics_->ContextBytesReceived(static_cast<int64_t>(req.data().size()));
+  }
+  if (context->IsCancelled()) {
+    return grpc::Status(grpc::StatusCode::CANCELLED, "client went away");
+  }
+  if (absl::Status st = finish(); !st.ok()) return ToGrpcStatus(st);
+  if (verified.empty()) return grpc::Status::OK;
+  if (absl::Status st = (*store)->Sync(); !st.ok()) return ToGrpcStatus(st);
+  for (auto& w : verified) {
+    if (absl::Status st = w->Publish(); !st.ok()) return ToGrpcStatus(st);
+  }
+  if (quota_ != nullptr && !owner.empty()) quota_->Add(owner, verified_bytes);
   return grpc::Status::OK;
 }
 

@@ -10,8 +10,10 @@
 #include "scheduler/authorization.h"
 #include "scheduler/blob_store.h"
 #include "scheduler/build_coordinator.h"
+#include "scheduler/context_files.h"
 #include "scheduler/event_log.h"
 #include "scheduler/scheduler_metrics.h"
+#include "scheduler/storage_quota.h"
 
 namespace longshore::scheduler {
 
@@ -56,7 +58,30 @@ class BuildServiceImpl final : public longshore::v1::BuildService::Service {
       const longshore::v1::FetchOutputRequest* request,
       grpc::ServerWriter<longshore::v1::OutputChunk>* writer) override;
 
+  // Content-addressed context sync (scheduler/context_files.h): uploads go
+  // to the caller's own store, count against `quota` (may be null) and are
+  // bounded, each and together, by `max_context_bytes` (0: unbounded).
+  void EnableContextSync(ContextFiles* files, StorageQuota* quota,
+                         int64_t max_context_bytes) {
+    files_ = files;
+    quota_ = quota;
+    max_context_bytes_ = max_context_bytes;
+  }
+  grpc::Status FindMissingContent(
+      grpc::ServerContext* context,
+      const longshore::v1::FindMissingContentRequest* request,
+      longshore::v1::FindMissingContentResponse* response) override;
+  grpc::Status UploadContent(
+      grpc::ServerContext* context,
+      grpc::ServerReader<longshore::v1::UploadContentRequest>* reader,
+      longshore::v1::UploadContentResponse* response) override;
+
  private:
+  // For a spec with context_manifest: every chunk and file of the stored
+  // root is in the submitter's store, and together within the limit.
+  absl::Status CheckManifest(const longshore::v1::BuildSpec& spec,
+                             const std::string& owner);
+
   // Stores the context streamed after the spec, or confirms the stored one.
   absl::Status ReceiveContext(
       const longshore::v1::BuildSpec& spec,
@@ -68,7 +93,14 @@ class BuildServiceImpl final : public longshore::v1::BuildService::Service {
   SchedulerMetrics* metrics_;
   const std::atomic<bool>* stopping_;
   const Authorizer* const authz_;
+  ContextFiles* files_ = nullptr;
+  StorageQuota* quota_ = nullptr;
+  int64_t max_context_bytes_ = 0;
 };
+
+// Whose content store a caller's context files go to: its name, or "" for
+// an anonymous caller of an open scheduler.
+std::string ContentOwner(const Identity& who);
 
 }  // namespace longshore::scheduler
 

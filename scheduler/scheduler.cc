@@ -49,6 +49,7 @@ absl::Status Scheduler::Init() {
   ASSIGN_OR_RETURN(journal_,
                    BuildJournal::Open(options_.state_dir + "/journal.db"));
   ASSIGN_OR_RETURN(blobs_, BlobStore::Open(options_.state_dir));
+  ASSIGN_OR_RETURN(context_files_, ContextFiles::Open(options_.state_dir));
   journal_->SetCommitObserver([metrics = metrics_.get()](absl::Duration took) {
     metrics->JournalCommit(took);
   });
@@ -67,7 +68,7 @@ absl::Status Scheduler::Init() {
   co.max_log_bytes = options_.max_log_bytes;
   if (options_.submitter_quota_bytes > 0) {
     quota_ = std::make_unique<StorageQuota>(options_.submitter_quota_bytes);
-    ASSIGN_OR_RETURN(auto usage, CountStoredBytes(journal_.get(), *events_));
+    ASSIGN_OR_RETURN(auto usage, CountAllStoredBytes());
     quota_->Reset(std::move(usage));
     co.quota = quota_.get();
   }
@@ -101,6 +102,9 @@ absl::Status Scheduler::Init() {
       &stopping_, authz_.get());
   worker_service_ = std::make_unique<WorkerServiceImpl>(
       coordinator_.get(), blobs_.get(), authz_.get());
+  build_service_->EnableContextSync(context_files_.get(), quota_.get(),
+                                    options_.max_context_bytes);
+  worker_service_->EnableContextSync(context_files_.get(), authz_->open());
   admin_service_ =
       std::make_unique<AdminServiceImpl>(coordinator_.get(), authz_.get());
   info_service_ = std::make_unique<SchedulerInfoServiceImpl>(options_.web_url,
@@ -111,6 +115,16 @@ absl::Status Scheduler::Init() {
                                            events_.get());
   sweeper_ = std::thread([this] { SweepLoop(); });
   return absl::OkStatus();
+}
+
+absl::StatusOr<absl::flat_hash_map<std::string, int64_t>>
+Scheduler::CountAllStoredBytes() {
+  ASSIGN_OR_RETURN(auto usage, CountStoredBytes(journal_.get(), *events_));
+  ASSIGN_OR_RETURN(auto files, context_files_->Usage());
+  for (const auto& [owner, bytes] : files) {
+    if (!owner.empty()) usage[owner] += bytes;  // As UploadContent counts.
+  }
+  return usage;
 }
 
 Scheduler::~Scheduler() { Shutdown(); }
@@ -135,8 +149,23 @@ void Scheduler::SweepLoop() {
       } else if (swept->builds > 0 && quota_ != nullptr) {
         // What retention freed counts again.
         absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> usage =
-            CountStoredBytes(journal_.get(), *events_);
+            CountAllStoredBytes();
         if (usage.ok()) quota_->Reset(std::move(*usage));
+      }
+      absl::StatusOr<ContentStore::Usage> files =
+          context_files_->RemoveUnusedSince(absl::Now() - options_.retention);
+      if (!files.ok()) {
+        LS_LOG(WARNING) << "retention of context files: " << files.status();
+      } else if (files->files > 0) {
+        LS_LOG(INFO) << "retention: removed " << files->files
+                     << " context files unused for "
+                     << absl::FormatDuration(options_.retention) << " ("
+                     << files->bytes << " bytes)";
+        if (quota_ != nullptr) {
+          absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> usage =
+              CountAllStoredBytes();
+          if (usage.ok()) quota_->Reset(std::move(*usage));
+        }
       }
       if (swept.ok() && (swept->builds > 0 || swept->contexts > 0)) {
         LS_LOG(INFO) << "retention: removed " << swept->builds

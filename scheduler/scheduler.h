@@ -27,6 +27,7 @@
 #include "prometheus/registry.h"
 #include "scheduler/attempt_policy.h"
 #include "scheduler/authorization.h"
+#include "scheduler/context_files.h"
 #include "scheduler/secret_sealer.h"
 #include "scheduler/storage_quota.h"
 #include "scheduler/tokens.h"
@@ -145,6 +146,9 @@ class Scheduler {
   explicit Scheduler(const SchedulerOptions& options);
   absl::Status Init();
   void SweepLoop();
+  // Logs and outputs (CountStoredBytes) plus context files, per submitter.
+  absl::StatusOr<absl::flat_hash_map<std::string, int64_t>>
+  CountAllStoredBytes();
 
   const SchedulerOptions options_;
   std::shared_ptr<prometheus::Registry> registry_;
@@ -157,6 +161,7 @@ class Scheduler {
   std::unique_ptr<SecretSealer> sealer_;
   std::unique_ptr<StorageQuota> quota_;
   std::unique_ptr<Authorizer> authz_;
+  std::unique_ptr<ContextFiles> context_files_;
   std::unique_ptr<BuildServiceImpl> build_service_;
   std::unique_ptr<WorkerServiceImpl> worker_service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;

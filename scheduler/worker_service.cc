@@ -1,5 +1,9 @@
 #include "scheduler/worker_service.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <thread>
@@ -7,8 +11,11 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/errno_status.h"
+#include "common/file_util.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "common/status_macros.h"
 #include "scheduler/grpc_status.h"
 #include "scheduler/stream_file.h"
 
@@ -19,6 +26,7 @@ using longshore::v1::SchedulerMessage;
 using longshore::v1::WorkerMessage;
 
 constexpr size_t kContextChunkBytes = 64 << 10;
+constexpr size_t kContextFileChunkBytes = 1 << 20;
 
 // Messages to one worker go through a queue drained by one writer thread: gRPC
 // allows a single writer per stream, while the coordinator sends from whichever
@@ -141,6 +149,105 @@ grpc::Status WorkerServiceImpl::FetchContext(
   if (!fd.ok()) return ToGrpcStatus(fd.status());
   return ToGrpcStatus(StreamFile(fd->get(), "context " + request->digest(),
                                  kContextChunkBytes, writer));
+}
+
+absl::StatusOr<std::shared_ptr<const WorkerServiceImpl::BuildContents>>
+WorkerServiceImpl::ContentsOf(const std::string& build_id) {
+  {
+    absl::MutexLock l(&mu_);
+    auto it = contents_.find(build_id);
+    if (it != contents_.end()) return it->second;
+  }
+  absl::StatusOr<longshore::v1::BuildInfo> info =
+      coordinator_->GetBuild(build_id);
+  if (!info.ok()) return info.status();
+  const longshore::v1::BuildSpec& spec = info->spec();
+  if (!spec.context_manifest()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("build ", build_id,
+                     " has a context tar, not a manifest: use FetchContext"));
+  }
+  ASSIGN_OR_RETURN(std::string path,
+                   blobs_->ContextPath(spec.context_digest()));
+  ASSIGN_OR_RETURN(std::string root, ReadFile(path));
+  auto out = std::make_shared<BuildContents>();
+  out->owner = open_ ? "" : spec.submitter();
+  ASSIGN_OR_RETURN(out->contents, files_->Resolve(out->owner, root));
+  absl::MutexLock l(&mu_);
+  // A handful of builds fetch at once; the rest are done with theirs.
+  if (contents_.size() >= 16) contents_.clear();
+  contents_[build_id] = out;
+  return std::shared_ptr<const BuildContents>(out);
+}
+
+grpc::Status WorkerServiceImpl::FetchContextFiles(
+    grpc::ServerContext* context,
+    const longshore::v1::FetchContextFilesRequest* request,
+    grpc::ServerWriter<longshore::v1::ContextFileChunk>* writer) {
+  if (request->build_id().empty()) {
+    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                        "FetchContextFiles: build_id is empty: a worker reads "
+                        "the context of a build leased to it");
+  }
+  if (grpc::Status s = authz_->Authorize(*context, Rpc::kFetchContextFiles,
+                                         request->build_id());
+      !s.ok()) {
+    return s;
+  }
+  if (files_ == nullptr) {
+    return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                        "this scheduler does not take context manifests");
+  }
+  absl::StatusOr<std::shared_ptr<const BuildContents>> contents =
+      ContentsOf(request->build_id());
+  if (!contents.ok()) return ToGrpcStatus(contents.status());
+  absl::StatusOr<ContentStore*> store = files_->For((*contents)->owner);
+  if (!store.ok()) return ToGrpcStatus(store.status());
+  // Checked first: nothing outside the build's context is ever sent.
+  for (const std::string& d : request->digests()) {
+    if (!(*contents)->contents.digests.contains(d)) {
+      return grpc::Status(
+          grpc::StatusCode::PERMISSION_DENIED,
+          absl::StrCat("FetchContextFiles: ", d, " is not part of build ",
+                       request->build_id(), "'s context"));
+    }
+  }
+  std::string buf(kContextFileChunkBytes, '\0');
+  for (int i = 0; i < request->digests_size(); ++i) {
+    absl::StatusOr<UniqueFd> fd = (*store)->Open(request->digests(i));
+    if (!fd.ok()) return ToGrpcStatus(fd.status());
+    struct stat st;
+    if (fstat(fd->get(), &st) != 0) {
+      return ToGrpcStatus(ErrnoStatus(errno, "fstat(%s)", request->digests(i)));
+    }
+    int64_t left = st.st_size;
+    do {
+      ssize_t n = 0;
+      if (left > 0) {
+        n = read(fd->get(), buf.data(),
+                 static_cast<size_t>(std::min<int64_t>(
+                     left, static_cast<int64_t>(buf.size()))));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) {
+          return ToGrpcStatus(
+              ErrnoStatus(errno, "read(%s)", request->digests(i)));
+        }
+        if (n == 0) {
+          return grpc::Status(grpc::StatusCode::DATA_LOSS,
+                              absl::StrCat(request->digests(i), " shrank"));
+        }
+      }
+      left -= n;
+      longshore::v1::ContextFileChunk chunk;
+      chunk.set_index(i);
+      chunk.set_data(buf.data(), static_cast<size_t>(n));
+      chunk.set_last(left == 0);
+      if (!writer->Write(chunk)) {
+        return grpc::Status(grpc::StatusCode::CANCELLED, "worker went away");
+      }
+    } while (left > 0);
+  }
+  return grpc::Status::OK;
 }
 
 grpc::Status WorkerServiceImpl::UploadOutput(

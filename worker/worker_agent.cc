@@ -433,18 +433,20 @@ void WorkerAgent::ExecuteBuild(v1::Assignment a,
                   a.attempt(), metrics_);
   BuildOutcome outcome;
   std::string context_dir;
-  auto tar = contexts_->Fetch(a.spec().context_digest(), a.build_id());
-  if (!tar.ok()) {
-    outcome.error = std::string(tar.status().message());
+  auto dir = MakeTempDir(executor_->options().work_dir + "/tmp",
+                         absl::StrCat("context-", a.build_id(), "-"));
+  if (!dir.ok()) {
+    outcome.error = std::string(dir.status().message());
   } else {
-    auto dir = MakeTempDir(executor_->options().work_dir + "/tmp",
-                           absl::StrCat("context-", a.build_id(), "-"));
-    if (!dir.ok()) {
-      outcome.error = std::string(dir.status().message());
-    } else {
-      context_dir = *dir;
-      absl::Status s = ExtractContext(*tar, context_dir);
-      if (!s.ok()) outcome.error = std::string(s.message());
+    context_dir = *dir;
+    int64_t fetched = 0;
+    absl::Status s =
+        contexts_->Materialize(a.spec(), a.build_id(), context_dir, &fetched);
+    if (!s.ok()) {
+      outcome.error = std::string(s.message());
+    } else if (a.spec().context_manifest()) {
+      LS_LOG(INFO) << "build " << a.build_id()
+                   << ": context files fetched: " << fetched << " bytes";
     }
   }
   if (outcome.error.empty()) {

@@ -47,8 +47,10 @@ grep -q 'long step' "$FARM_DIR/second.out" || fail "the second client missed the
 cmp -s <(jq -S . "$FARM_DIR/first.d/index.json") <(jq -S . "$FARM_DIR/second.d/index.json") ||
   fail "the merged clients got different images"
 [[ -f "$FARM_DIR/other.d/index.json" ]] || fail "team-b got no output"
-metrics=$(curl -sf "http://127.0.0.1:$SCHED_METRICS_PORT/metrics")
-grep -q '^longshore_scheduler_builds_merged_total 1' <<<"$metrics" || fail "the merge was not counted"
+curl -sf "http://127.0.0.1:$SCHED_METRICS_PORT/metrics" >"$FARM_DIR/metrics.txt" ||
+  fail "the scheduler's metrics could not be read"
+grep -q '^longshore_scheduler_builds_merged_total 1' "$FARM_DIR/metrics.txt" ||
+  fail "the merge was not counted: $(grep merged_total "$FARM_DIR/metrics.txt")"
 [[ $("$LONGSHORE" builds | grep -c succeeded) -eq 3 ]] || fail "not three successes: $("$LONGSHORE" builds)"
 
 # Cancel one of two merged clients (its Ctrl-C: longshore cancel of its id):

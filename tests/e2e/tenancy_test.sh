@@ -104,6 +104,18 @@ refused team-a "register as a worker" "token \"team-a\" (submitter) may not call
 refused pool-2 "read the context of a build it does not hold" "may not call FetchContext for build $run_id, which is leased to another worker" probe fetch-context "$run_id" "$digest"
 refused pool "read another context under its lease" "which is not the context of build $run_id" probe fetch-context "$run_id" "sha256:$(printf '%064d' 0)"
 refused team-a "read a context as a submitter" "may not call FetchContext" probe fetch-context "$run_id" "$digest"
+# Content-addressed context sync: each submitter has its own content store,
+# and a worker reads only the files of its own leases' contexts.
+bb_digest="sha256:$(sha256sum "$slow/busybox" | cut -d' ' -f1)"
+refused pool-2 "read context files of a build it does not hold" "may not call FetchContextFiles for build $run_id, which is leased to another worker" probe fetch-context-files "$run_id" "$bb_digest"
+refused pool "read a file outside its lease's context" "is not part of build $run_id's context" probe fetch-context-files "$run_id" "sha256:$(printf '%064d' 0)"
+refused team-a "read context files as a submitter" "may not call FetchContextFiles" probe fetch-context-files "$run_id" "$bb_digest"
+refused pool "upload context files as a worker" "may not call UploadContent" probe upload-content "$bb_digest" x
+refused team-b "upload bytes under another content's digest" "arrived with digest" probe upload-content "$bb_digest" not-busybox
+seen=$(as team-b probe find-missing "$bb_digest" || true)
+[[ $seen == "OK missing" ]] || fail "team-b learns what team-a's content store holds: $seen"
+echo "  team-b   learn whether team-a holds a file               refused: its own store answers \"$seen\""
+rows=$((rows + 1))
 refused wrong "any call with a wrong token" "the bearer token is not in the scheduler's --tokens-file" probe list
 refused nobody "any call with no token" "this scheduler authenticates every call" probe list
 refused nobody "the CLI with no token" "set LONGSHORE_TOKEN or pass --token-file" "$LONGSHORE" builds
@@ -148,6 +160,7 @@ allowed ops "list workers" probe workers
 allowed ops "drain a worker" "$LONGSHORE" drain w1
 allowed ops "undrain a worker" "$LONGSHORE" undrain w1
 allowed pool "read the context of its own lease" probe fetch-context "$run_id" "$digest"
+allowed pool "read context files of its own lease" probe fetch-context-files "$run_id" "$bb_digest"
 allowed ops "cancel team-b's build" probe cancel "$b_id"
 allowed ops "cancel team-a's build" "$LONGSHORE" cancel "$run_id"
 wait "$slow_client" "$b_client" "$a2_client" 2>/dev/null || true

@@ -7,6 +7,9 @@
 //   rpc_probe ADDRESS fetch-output BUILD INDEX
 //   rpc_probe ADDRESS fetch-context BUILD DIGEST
 //   rpc_probe ADDRESS list | workers | connect WORKER_ID
+//   rpc_probe ADDRESS find-missing DIGEST
+//   rpc_probe ADDRESS upload-content DIGEST BYTES
+//   rpc_probe ADDRESS fetch-context-files BUILD DIGEST
 //
 // Prints "OK <detail>" and exits 0, or "<CODE>: <message>" and exits 1.
 #include <stdio.h>
@@ -142,6 +145,35 @@ int main(int argc, char** argv) {
     req.set_digest(arg(4));
     auto reader = workers->FetchContext(&cc, req);
     v1::ContextChunk chunk;
+    size_t bytes = 0;
+    while (reader->Read(&chunk)) bytes += chunk.data().size();
+    return Report(reader->Finish(), absl::StrCat(bytes, " bytes"));
+  }
+  if (op == "find-missing") {
+    v1::FindMissingContentRequest req;
+    req.add_digests(arg(3));
+    v1::FindMissingContentResponse resp;
+    grpc::Status s = builds->FindMissingContent(&cc, req, &resp);
+    return Report(s, resp.missing_size() > 0 ? "missing" : "held");
+  }
+  if (op == "upload-content") {
+    v1::UploadContentResponse resp;
+    auto writer = builds->UploadContent(&cc, &resp);
+    v1::UploadContentRequest header;
+    header.mutable_header()->set_digest(arg(3));
+    header.mutable_header()->set_size(static_cast<int64_t>(arg(4).size()));
+    v1::UploadContentRequest data;
+    data.set_data(arg(4));
+    if (writer->Write(header)) writer->Write(data);
+    writer->WritesDone();
+    return Report(writer->Finish(), "uploaded");
+  }
+  if (op == "fetch-context-files") {
+    v1::FetchContextFilesRequest req;
+    req.set_build_id(arg(3));
+    req.add_digests(arg(4));
+    auto reader = workers->FetchContextFiles(&cc, req);
+    v1::ContextFileChunk chunk;
     size_t bytes = 0;
     while (reader->Read(&chunk)) bytes += chunk.data().size();
     return Report(reader->Finish(), absl::StrCat(bytes, " bytes"));
