@@ -177,6 +177,15 @@ absl::StatusOr<std::string> Submit(v1::BuildService::Stub* stub,
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return ErrnoStatus(errno, "read(%s)", ctx.tar_path);
       if (n == 0) break;
+      if (g_interrupts > 0) {
+        // The scheduler queues a build only once its context is whole: an
+        // upload cut short leaves nothing on the farm.
+        cc.TryCancel();
+        (void)writer->Finish();
+        return absl::CancelledError(
+            "interrupted while uploading the context: nothing was submitted "
+            "to the farm");
+      }
       v1::SubmitRequest chunk;
       chunk.mutable_context()->set_data(buf.data(), n);
       if (!writer->Write(chunk)) {
@@ -452,7 +461,12 @@ int RunBuild(const BuildFlags& flags) {
   popts.dockerfile_rel = inputs->location.rel;
   popts.dockerfile_path = inputs->location.path;
   popts.temp_dir = temp_root;
+  popts.cancelled = [] { return g_interrupts > 0; };
   auto packed = PackContext(popts);
+  if (!packed.ok() && g_interrupts > 0) {
+    fprintf(stderr, "interrupted: nothing was submitted to the farm\n");
+    return 130;
+  }
   if (!packed.ok()) {
     fprintf(stderr, "ERROR: packing the build context: %s\n",
             std::string(packed.status().message()).c_str());
@@ -515,6 +529,10 @@ int RunBuild(const BuildFlags& flags) {
     return 130;
   }
   auto build_id = Submit(stub.get(), spec, *packed);
+  if (!build_id.ok() && g_interrupts > 0) {
+    fprintf(stderr, "%s\n", std::string(build_id.status().message()).c_str());
+    return 130;
+  }
   if (!build_id.ok()) {
     fprintf(stderr, "ERROR: %s\n",
             std::string(build_id.status().message()).c_str());

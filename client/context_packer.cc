@@ -47,6 +47,9 @@ class Packer {
     for (const std::string& n : names) {
       std::string child = rel.empty() ? n : absl::StrCat(rel, "/", n);
       std::string path = absl::StrCat(root_, "/", child);
+      if (cancelled_ && cancelled_()) {
+        return absl::CancelledError("packing the context was interrupted");
+      }
       struct stat st;
       if (lstat(path.c_str(), &st) != 0) {
         return ErrnoStatus(errno, "lstat(%s)", path);
@@ -104,6 +107,9 @@ class Packer {
         ssize_t n = read(fd.get(), buf, sizeof(buf));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return ErrnoStatus(errno, "read(%s)", path);
+        if (cancelled_ && cancelled_()) {
+          return absl::CancelledError("packing the context was interrupted");
+        }
         if (n == 0) {
           return absl::AbortedError(
               absl::StrCat(path, " shrank while the context was packed"));
@@ -125,6 +131,9 @@ class Packer {
   std::optional<dockerfile::DockerIgnore> ignore_;
   std::string dockerfile_rel_;
   int64_t files_ = 0;
+
+ public:
+  std::function<bool()> cancelled_;
 };
 
 }  // namespace
@@ -175,6 +184,7 @@ absl::StatusOr<PackedContext> PackContext(const PackOptions& opts) {
   Packer packer(
       ar.get(), opts.context_dir, std::move(ignore),
       opts.dockerfile_rel.empty() ? "Dockerfile" : opts.dockerfile_rel);
+  packer.cancelled_ = opts.cancelled;
   RETURN_IF_ERROR(packer.Walk(""));
   if (archive_write_close(ar.get()) != ARCHIVE_OK) {
     return absl::InternalError(

@@ -2,6 +2,7 @@
 #ifndef LONGSHORE_CLIENT_CONTEXT_PACKER_H_
 #define LONGSHORE_CLIENT_CONTEXT_PACKER_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -25,6 +26,9 @@ struct PackOptions {
   // BuildKit does).
   std::string dockerfile_path;
   std::string temp_dir = "/tmp";
+  // Asked between files and reads (Ctrl-C): when it says yes, packing stops
+  // with a Cancelled error and its tar is removed.
+  std::function<bool()> cancelled;
 };
 
 // Entries are sorted, owned by 0:0 with no user or group names, and keep their

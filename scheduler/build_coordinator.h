@@ -100,7 +100,7 @@ class BuildCoordinator {
   // Only `submitter`'s builds when it is not empty.
   absl::StatusOr<std::vector<longshore::v1::BuildInfo>> ListBuilds(
       const std::vector<longshore::v1::BuildState>& states, int limit,
-      const std::string& submitter = "");
+      const std::string& submitter = "", int64_t since_ns = 0);
   // What the authorization policy compares a caller with: the build's
   // submitter, whether it runs, its context and who registered its worker.
   absl::StatusOr<BuildAccess> Access(const std::string& build_id);
