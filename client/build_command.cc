@@ -17,10 +17,12 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "client/build_metadata.h"
 #include "client/context_packer.h"
 #include "client/embedded_farm.h"
+#include "client/live_view.h"
 #include "client/output_writer.h"
 #include "client/progress.h"
 #include "client/scheduler_channel.h"
@@ -556,15 +558,33 @@ int RunBuild(const BuildFlags& flags) {
   }
 
   std::unique_ptr<ProgressPrinter> printer;
+  ProgressMode mode = f.progress;
+  if (mode == ProgressMode::kAuto) {
+    mode = isatty(STDERR_FILENO) ? ProgressMode::kTty : ProgressMode::kPlain;
+  }
   if (f.quiet) {
     printer = std::make_unique<SilentPrinter>();
+  } else if (mode == ProgressMode::kTty) {
+    LiveViewOptions lopts;
+    for (const auto& out : spec.outputs()) {
+      if (out.type() == v1::OutputSpec::REGISTRY) {
+        lopts.outputs.push_back(
+            absl::StrCat("pushing to ", absl::StrJoin(spec.tags(), ", ")));
+      } else {
+        lopts.outputs.push_back(
+            absl::StrCat(OutputKind(out), " to ",
+                         out.dest() == "-" ? "stdout" : Absolute(out.dest())));
+      }
+    }
+    printer = std::make_unique<LiveView>(stderr, std::move(lopts));
   } else {
-    printer = MakeProgressPrinter(f.progress, stderr);
+    printer = MakeProgressPrinter(mode, stderr);
   }
   v1::BuildEvent last_error;
   bool cancel_sent = false;
   auto finished =
       Follow(stub.get(), *build_id, printer.get(), &last_error, &cancel_sent);
+  printer.reset();  // the live view's last frame is gone before more lines
   if (!finished.ok()) {
     fprintf(stderr, "ERROR: %s\n",
             std::string(finished.status().message()).c_str());
