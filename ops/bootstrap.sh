@@ -23,6 +23,8 @@ PACKAGES=(
   # The tutorial and the buildah benchmark: a Debian Python base made with
   # debootstrap, run with podman, compared against buildah (both through runc).
   debootstrap podman buildah runc
+  # The live tty view's test: a real terminal to snapshot.
+  tmux
 )
 
 TEST_USER="${LONGSHORE_TEST_USER:-longshore}"
