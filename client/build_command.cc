@@ -511,6 +511,9 @@ int RunBuild(const BuildFlags& flags) {
   spec.set_pull(f.pull);
   spec.set_network(f.network);
   for (const auto& e : f.allow) spec.add_entitlements(e);
+  for (const auto& h : f.add_hosts) spec.add_add_hosts(h);
+  for (const auto& u : f.ulimits) spec.add_ulimits(u);
+  spec.set_shm_size(f.shm_size);
   for (const auto& o : f.outputs) *spec.add_outputs() = o;
   spec.set_context_digest(packed->digest);
   spec.set_context_size(packed->size);

@@ -8,10 +8,12 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "sandbox/options.h"
 
 namespace longshore::client {
 
@@ -61,6 +63,13 @@ Options:
       --metadata-file FILE    Write the result as JSON: containerimage.digest,
                               containerimage.config.digest, image.name,
                               longshore.build.id (e.g. --metadata-file md.json)
+      --add-host NAME:IP      An /etc/hosts entry in RUN steps (repeatable;
+                              e.g. --add-host db.internal:10.0.0.5)
+      --ulimit NAME=SOFT[:HARD]
+                              An rlimit of RUN steps, bounded by the worker's
+                              (repeatable; e.g. --ulimit nofile=1024:2048)
+      --shm-size SIZE         Size of /dev/shm in RUN steps (default 64m;
+                              e.g. --shm-size 256m)
       --detach                Print the build id once submitted and exit; the
                               build goes on (follow it with longshore logs
                               --follow ID)
@@ -261,6 +270,36 @@ absl::StatusOr<v1::OutputSpec> ParseOutputFlag(const std::string& value) {
         absl::StrCat("--output ", value, ": type=docker is always a tar"));
   }
   return out;
+}
+
+absl::StatusOr<int64_t> ParseShmSize(const std::string& value) {
+  std::string digits = value;
+  int64_t unit = 1;
+  if (!digits.empty() && !absl::ascii_isdigit(digits.back())) {
+    switch (absl::ascii_tolower(digits.back())) {
+      case 'b':
+        break;
+      case 'k':
+        unit = int64_t{1} << 10;
+        break;
+      case 'm':
+        unit = int64_t{1} << 20;
+        break;
+      case 'g':
+        unit = int64_t{1} << 30;
+        break;
+      default:
+        unit = 0;
+    }
+    digits.pop_back();
+  }
+  int64_t n = 0;
+  if (unit == 0 || !absl::SimpleAtoi(digits, &n) || n <= 0 ||
+      n > (int64_t{1} << 50) / unit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--shm-size ", value, ": want a size such as 67108864, 64m or 1g"));
+  }
+  return n * unit;
 }
 
 absl::StatusOr<std::pair<std::string, std::string>> ReadSecretFlag(
@@ -520,6 +559,24 @@ absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
           f.allow.emplace_back(e);
         }
       }
+    } else if (name == "--add-host") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      auto line = sandbox::ParseAddHost(*v);
+      if (!line.ok()) return line.status();
+      f.add_hosts.push_back(*v);
+    } else if (name == "--ulimit") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      auto u = sandbox::ParseUlimit(*v);
+      if (!u.ok()) return u.status();
+      f.ulimits.push_back(*v);
+    } else if (name == "--shm-size") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      auto bytes = ParseShmSize(*v);
+      if (!bytes.ok()) return bytes.status();
+      f.shm_size = *bytes;
     } else if (name == "--metadata-file") {
       auto v = take_value();
       if (!v.ok()) return v.status();
