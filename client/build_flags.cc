@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -26,7 +27,10 @@ Options:
       --build-arg K=V         Set a build-time variable (repeatable)
       --label K=V             Set metadata on the image (repeatable)
       --target STAGE          Build the named stage
-      --platform OS/ARCH      Build for this platform, on a worker of it
+      --platform OS/ARCH      Build for this platform, on a worker of it;
+                              several (e.g. --platform linux/amd64,linux/arm64
+                              --push) build once on a worker of each and push
+                              one index under the tags
       --timeout DURATION      Fail the build if it runs longer (e.g. 30m, 2h;
                               default: the farm's --build-timeout)
       --worker-label K=V      Run only on a worker registered with this label
@@ -500,16 +504,21 @@ absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
     } else if (name == "--platform") {
       auto v = take_value();
       if (!v.ok()) return v.status();
-      std::vector<std::string> parts = absl::StrSplit(*v, '/');
-      if (parts.size() < 2 || parts.size() > 3 ||
-          std::any_of(parts.begin(), parts.end(),
-                      [](const std::string& p) { return p.empty(); })) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--platform ", *v,
-            ": want OS/ARCH or OS/ARCH/VARIANT (linux/amd64, linux/arm64, "
-            "linux/arm/v7); one platform per build"));
+      for (absl::string_view one : absl::StrSplit(*v, ',')) {
+        std::vector<std::string> parts = absl::StrSplit(one, '/');
+        if (parts.size() < 2 || parts.size() > 3 ||
+            std::any_of(parts.begin(), parts.end(),
+                        [](const std::string& p) { return p.empty(); })) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "--platform ", one,
+              ": want OS/ARCH or OS/ARCH/VARIANT (linux/amd64, linux/arm64, "
+              "linux/arm/v7), several separated by commas"));
+        }
+        if (std::find(f.platforms.begin(), f.platforms.end(), one) ==
+            f.platforms.end()) {
+          f.platforms.emplace_back(one);
+        }
       }
-      f.platform = *v;
     } else if (name == "--no-cache") {
       auto s = boolean(&f.no_cache);
       if (!s.ok()) return s;
@@ -625,6 +634,22 @@ absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
                      positional.size(), "\n\n", kBuildUsage));
   }
   f.context = positional[0];
+  if (f.platforms.size() == 1) f.platform = f.platforms[0];
+  if (f.platforms.size() > 1) {
+    for (const auto& o : f.outputs) {
+      if (o.type() != v1::OutputSpec::REGISTRY) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--platform ", absl::StrJoin(f.platforms, ","),
+            ": several platforms are combined into one index pushed to the "
+            "registry (--push); other outputs take one platform at a time"));
+      }
+    }
+    if (f.detach) {
+      return absl::InvalidArgumentError(
+          "--detach: several platforms are combined into one index by this "
+          "client when their builds end; do not detach");
+    }
+  }
   if (f.DockerfileFromStdin() && f.ContextFromStdin()) {
     return absl::InvalidArgumentError(
         "-f - and CONTEXT - both read stdin: give one of them a path");

@@ -27,6 +27,9 @@ struct BuildFlags {
   std::string target;
   // --platform OS/ARCH[/VARIANT]; empty: whatever the worker builds natively.
   std::string platform;
+  // --platform a,b (several): one build per platform, combined into one
+  // index; `platform` is then empty.
+  std::vector<std::string> platforms;
   bool no_cache = false;
   bool push = false;
   ProgressMode progress = ProgressMode::kAuto;
