@@ -101,22 +101,6 @@ int RunAdminCommand(const std::string& command,
     printf("%s %s\n", args[0].c_str(), BuildStateName(resp.state()));
     return 0;
   }
-  if (command == "builds") {
-    auto stub = v1::BuildService::NewStub(channel);
-    grpc::ClientContext cc;
-    v1::ListBuildsRequest req;
-    req.set_limit(100);
-    v1::ListBuildsResponse resp;
-    grpc::Status s = stub->ListBuilds(&cc, req, &resp);
-    if (!s.ok()) return Fail("list builds", s);
-    printf("%-36s %-10s %-24s %s\n", "BUILD", "STATE", "WORKER", "IMAGE");
-    for (const auto& b : resp.builds()) {
-      printf("%-36s %-10s %-24s %s\n", b.build_id().c_str(),
-             BuildStateName(b.state()), b.worker_id().c_str(),
-             b.image_digest().c_str());
-    }
-    return 0;
-  }
   fprintf(stderr, "longshore: unknown command %s\n", command.c_str());
   return 2;
 }

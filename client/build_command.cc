@@ -17,13 +17,16 @@
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "client/build_metadata.h"
 #include "client/context_index.h"
 #include "client/context_packer.h"
 #include "client/context_sync.h"
 #include "client/embedded_farm.h"
+#include "client/live_view.h"
 #include "client/output_writer.h"
+#include "client/platform_index.h"
 #include "client/progress.h"
 #include "client/scheduler_channel.h"
 #include "client/stdin_input.h"
@@ -184,6 +187,15 @@ absl::StatusOr<std::string> Submit(v1::BuildService::Stub* stub,
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) return ErrnoStatus(errno, "read(%s)", ctx.tar_path);
       if (n == 0) break;
+      if (g_interrupts > 0) {
+        // The scheduler queues a build only once its context is whole: an
+        // upload cut short leaves nothing on the farm.
+        cc.TryCancel();
+        (void)writer->Finish();
+        return absl::CancelledError(
+            "interrupted while uploading the context: nothing was submitted "
+            "to the farm");
+      }
       v1::SubmitRequest chunk;
       chunk.mutable_context()->set_data(buf.data(), n);
       if (!writer->Write(chunk)) {
@@ -400,6 +412,154 @@ absl::Status WriteMetadata(const BuildFlags& f, const std::string& build_id,
   return WriteFileAtomic(f.metadata_file, MetadataJson(m), 0644);
 }
 
+std::unique_ptr<ProgressPrinter> MakePrinter(const BuildFlags& f,
+                                             const v1::BuildSpec& spec) {
+  ProgressMode mode = f.progress;
+  if (mode == ProgressMode::kAuto) {
+    mode = isatty(STDERR_FILENO) ? ProgressMode::kTty : ProgressMode::kPlain;
+  }
+  if (f.quiet) return std::make_unique<SilentPrinter>();
+  if (mode != ProgressMode::kTty) return MakeProgressPrinter(mode, stderr);
+  LiveViewOptions lopts;
+  for (const auto& out : spec.outputs()) {
+    if (out.type() == v1::OutputSpec::REGISTRY) {
+      lopts.outputs.push_back(
+          absl::StrCat("pushing to ", absl::StrJoin(spec.tags(), ", ")));
+    } else {
+      lopts.outputs.push_back(
+          absl::StrCat(OutputKind(out), " to ",
+                       out.dest() == "-" ? "stdout" : Absolute(out.dest())));
+    }
+  }
+  return std::make_unique<LiveView>(stderr, std::move(lopts));
+}
+
+// The step, line and reason of a build that did not succeed.
+void ReportFailure(const std::string& build_id, const v1::BuildSpec& spec,
+                   const v1::BuildEvent::BuildFinished& result,
+                   const v1::BuildEvent& last_error) {
+  if (last_error.has_error()) {
+    const auto& e = last_error.error();
+    if (e.step().index() > 0) {
+      fprintf(stderr, "ERROR: failed to solve: step %d/%d `%s` (%s:%d): %s\n",
+              e.step().index(), e.step().total(),
+              e.step().instruction().c_str(), spec.dockerfile_path().c_str(),
+              e.line() > 0 ? e.line() : e.step().line(), e.message().c_str());
+    } else if (e.line() > 0) {
+      fprintf(stderr, "ERROR: failed to solve: %s:%d: %s\n",
+              spec.dockerfile_path().c_str(), e.line(), e.message().c_str());
+    } else {
+      fprintf(stderr, "ERROR: failed to solve: %s\n", e.message().c_str());
+    }
+  } else {
+    fprintf(stderr, "ERROR: build %s %s\n", build_id.c_str(),
+            result.result() == v1::CANCELLED ? "was cancelled" : "failed");
+  }
+}
+
+// --platform a,b: one build per platform (each pushed by digest), followed
+// one after the other while they all run, then one index under the tags.
+int RunPlatformBuilds(const BuildFlags& f, const v1::BuildSpec& spec,
+                      const PackedContext& packed,
+                      v1::BuildService::Stub* stub) {
+  std::vector<std::string> ids;
+  auto cancel_all = [&](size_t from) {
+    for (size_t j = from; j < ids.size(); ++j) CancelBuild(stub, ids[j]);
+  };
+  for (const std::string& platform : f.platforms) {
+    v1::BuildSpec ps = spec;
+    ps.set_platform(platform);
+    ps.clear_outputs();
+    v1::OutputSpec* out = ps.add_outputs();
+    out->set_type(v1::OutputSpec::REGISTRY);
+    // The user's registry output attributes (compression...) carry over.
+    for (const auto& o : spec.outputs()) {
+      for (const auto& kv : o.attrs()) *out->add_attrs() = kv;
+    }
+    v1::KeyValue* by_digest = out->add_attrs();
+    by_digest->set_key("push-by-digest");
+    by_digest->set_value("true");
+    if (g_interrupts > 0) {
+      cancel_all(0);
+      fprintf(stderr, "interrupted before every platform was submitted\n");
+      return 130;
+    }
+    auto id = Submit(stub, ps, packed);
+    if (!id.ok()) {
+      fprintf(stderr, "ERROR: %s: %s\n", platform.c_str(),
+              std::string(id.status().message()).c_str());
+      cancel_all(0);
+      return g_interrupts > 0 ? 130 : 1;
+    }
+    ids.push_back(*id);
+  }
+  SetInterruptMessage(absl::StrJoin(ids, ", "), false);
+  if (!f.quiet) {
+    fprintf(stderr, "submitted one build per platform: %s\n",
+            absl::StrJoin(ids, ", ").c_str());
+  }
+  std::vector<PlatformImage> images;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!f.quiet) {
+      fprintf(stderr, "\n[%s] build %s\n", f.platforms[i].c_str(),
+              ids[i].c_str());
+    }
+    auto printer = MakePrinter(f, spec);
+    v1::BuildEvent last_error;
+    bool cancel_sent = false;
+    auto finished =
+        Follow(stub, ids[i], printer.get(), &last_error, &cancel_sent);
+    printer.reset();
+    if (!finished.ok()) {
+      fprintf(stderr, "ERROR: %s\n",
+              std::string(finished.status().message()).c_str());
+      cancel_all(i + 1);
+      return 1;
+    }
+    const auto& result = finished->build_finished();
+    if (result.result() != v1::SUCCEEDED) {
+      // One platform failing fails the whole image, as with buildx.
+      cancel_all(i + 1);
+      if (cancel_sent) return 130;
+      fprintf(stderr, "[%s] ", f.platforms[i].c_str());
+      ReportFailure(ids[i], spec, result, last_error);
+      return 1;
+    }
+    images.push_back({f.platforms[i], result.image_digest()});
+  }
+  auto index = PushPlatformIndex(f.tags, images);
+  if (!index.ok()) {
+    fprintf(stderr, "ERROR: %s\n",
+            std::string(index.status().message()).c_str());
+    return 1;
+  }
+  if (!f.quiet) {
+    fprintf(stderr, "pushed index %s of %s to %s\n", index->c_str(),
+            absl::StrJoin(f.platforms, ", ").c_str(),
+            absl::StrJoin(f.tags, ", ").c_str());
+  }
+  if (!f.iidfile.empty()) {
+    absl::Status s = WriteFileAtomic(f.iidfile, *index);
+    if (!s.ok()) {
+      fprintf(stderr, "ERROR: --iidfile: %s\n",
+              std::string(s.message()).c_str());
+      return 1;
+    }
+  }
+  if (!f.metadata_file.empty()) {
+    v1::BuildEvent::BuildFinished combined;
+    combined.set_image_digest(*index);
+    absl::Status s = WriteMetadata(f, absl::StrJoin(ids, ","), &combined);
+    if (!s.ok()) {
+      fprintf(stderr, "ERROR: --metadata-file: %s\n",
+              std::string(s.message()).c_str());
+      return 1;
+    }
+  }
+  if (f.quiet) printf("%s\n", index->c_str());
+  return 0;
+}
+
 std::string TempRoot() {
   const char* t = getenv("TMPDIR");
   return t != nullptr && *t != '\0' ? t : "/tmp";
@@ -459,6 +619,7 @@ int RunBuild(const BuildFlags& flags) {
   popts.dockerfile_rel = inputs->location.rel;
   popts.dockerfile_path = inputs->location.path;
   popts.temp_dir = temp_root;
+  popts.cancelled = [] { return g_interrupts > 0; };
   // Content-addressed sync by default; LONGSHORE_CONTEXT_UPLOAD=tar sends
   // the whole context as one tar, as before.
   const char* upload = getenv("LONGSHORE_CONTEXT_UPLOAD");
@@ -466,6 +627,10 @@ int RunBuild(const BuildFlags& flags) {
   absl::StatusOr<PackedContext> packed;
   if (send_tar) {
     packed = PackContext(popts);
+    if (!packed.ok() && g_interrupts > 0) {
+      fprintf(stderr, "interrupted: nothing was submitted to the farm\n");
+      return 130;
+    }
     if (!packed.ok()) {
       fprintf(stderr, "ERROR: packing the build context: %s\n",
               std::string(packed.status().message()).c_str());
@@ -512,6 +677,9 @@ int RunBuild(const BuildFlags& flags) {
   spec.set_pull(f.pull);
   spec.set_network(f.network);
   for (const auto& e : f.allow) spec.add_entitlements(e);
+  for (const auto& h : f.add_hosts) spec.add_add_hosts(h);
+  for (const auto& u : f.ulimits) spec.add_ulimits(u);
+  spec.set_shm_size(f.shm_size);
   for (const auto& o : f.outputs) *spec.add_outputs() = o;
   if (const char* who = getenv("LONGSHORE_SUBMITTER")) spec.set_submitter(who);
 
@@ -540,6 +708,10 @@ int RunBuild(const BuildFlags& flags) {
             ? ContextIndex::PathFor(Absolute(inputs->context_dir))
             : "";  // A context from stdin: no index to keep
     auto synced = SyncContext(stub.get(), sopts);
+    if (!synced.ok() && g_interrupts > 0) {
+      fprintf(stderr, "interrupted: nothing was submitted to the farm\n");
+      return 130;
+    }
     if (!synced.ok()) {
       fprintf(stderr, "ERROR: sending the build context: %s\n",
               std::string(synced.status().message()).c_str());
@@ -563,7 +735,14 @@ int RunBuild(const BuildFlags& flags) {
     packed->root = std::move(synced->root);
     std::move(remove_stdin_dir).Invoke();
   }
+  if (f.platforms.size() > 1) {
+    return RunPlatformBuilds(f, spec, *packed, stub.get());
+  }
   auto build_id = Submit(stub.get(), spec, *packed);
+  if (!build_id.ok() && g_interrupts > 0) {
+    fprintf(stderr, "%s\n", std::string(build_id.status().message()).c_str());
+    return 130;
+  }
   if (!build_id.ok()) {
     fprintf(stderr, "ERROR: %s\n",
             std::string(build_id.status().message()).c_str());
@@ -590,16 +769,12 @@ int RunBuild(const BuildFlags& flags) {
     return 0;
   }
 
-  std::unique_ptr<ProgressPrinter> printer;
-  if (f.quiet) {
-    printer = std::make_unique<SilentPrinter>();
-  } else {
-    printer = MakeProgressPrinter(f.progress, stderr);
-  }
+  std::unique_ptr<ProgressPrinter> printer = MakePrinter(f, spec);
   v1::BuildEvent last_error;
   bool cancel_sent = false;
   auto finished =
       Follow(stub.get(), *build_id, printer.get(), &last_error, &cancel_sent);
+  printer.reset();  // the live view's last frame is gone before more lines
   if (!finished.ok()) {
     fprintf(stderr, "ERROR: %s\n",
             std::string(finished.status().message()).c_str());
@@ -611,23 +786,7 @@ int RunBuild(const BuildFlags& flags) {
       fprintf(stderr, "build %s was cancelled\n", build_id->c_str());
       return 130;
     }
-    if (last_error.has_error()) {
-      const auto& e = last_error.error();
-      if (e.step().index() > 0) {
-        fprintf(stderr, "ERROR: failed to solve: step %d/%d `%s` (%s:%d): %s\n",
-                e.step().index(), e.step().total(),
-                e.step().instruction().c_str(), spec.dockerfile_path().c_str(),
-                e.line() > 0 ? e.line() : e.step().line(), e.message().c_str());
-      } else if (e.line() > 0) {
-        fprintf(stderr, "ERROR: failed to solve: %s:%d: %s\n",
-                spec.dockerfile_path().c_str(), e.line(), e.message().c_str());
-      } else {
-        fprintf(stderr, "ERROR: failed to solve: %s\n", e.message().c_str());
-      }
-    } else {
-      fprintf(stderr, "ERROR: build %s %s\n", build_id->c_str(),
-              result.result() == v1::CANCELLED ? "was cancelled" : "failed");
-    }
+    ReportFailure(*build_id, spec, result, last_error);
     return 1;
   }
   for (int i = 0; i < spec.outputs_size(); ++i) {

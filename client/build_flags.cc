@@ -8,10 +8,13 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "sandbox/options.h"
 
 namespace longshore::client {
 
@@ -24,7 +27,10 @@ Options:
       --build-arg K=V         Set a build-time variable (repeatable)
       --label K=V             Set metadata on the image (repeatable)
       --target STAGE          Build the named stage
-      --platform OS/ARCH      Build for this platform, on a worker of it
+      --platform OS/ARCH      Build for this platform, on a worker of it;
+                              several (e.g. --platform linux/amd64,linux/arm64
+                              --push) build once on a worker of each and push
+                              one index under the tags
       --timeout DURATION      Fail the build if it runs longer (e.g. 30m, 2h;
                               default: the farm's --build-timeout)
       --worker-label K=V      Run only on a worker registered with this label
@@ -61,6 +67,13 @@ Options:
       --metadata-file FILE    Write the result as JSON: containerimage.digest,
                               containerimage.config.digest, image.name,
                               longshore.build.id (e.g. --metadata-file md.json)
+      --add-host NAME:IP      An /etc/hosts entry in RUN steps (repeatable;
+                              e.g. --add-host db.internal:10.0.0.5)
+      --ulimit NAME=SOFT[:HARD]
+                              An rlimit of RUN steps, bounded by the worker's
+                              (repeatable; e.g. --ulimit nofile=1024:2048)
+      --shm-size SIZE         Size of /dev/shm in RUN steps (default 64m;
+                              e.g. --shm-size 256m)
       --detach                Print the build id once submitted and exit; the
                               build goes on (follow it with longshore logs
                               --follow ID)
@@ -263,6 +276,36 @@ absl::StatusOr<v1::OutputSpec> ParseOutputFlag(const std::string& value) {
   return out;
 }
 
+absl::StatusOr<int64_t> ParseShmSize(const std::string& value) {
+  std::string digits = value;
+  int64_t unit = 1;
+  if (!digits.empty() && !absl::ascii_isdigit(digits.back())) {
+    switch (absl::ascii_tolower(digits.back())) {
+      case 'b':
+        break;
+      case 'k':
+        unit = int64_t{1} << 10;
+        break;
+      case 'm':
+        unit = int64_t{1} << 20;
+        break;
+      case 'g':
+        unit = int64_t{1} << 30;
+        break;
+      default:
+        unit = 0;
+    }
+    digits.pop_back();
+  }
+  int64_t n = 0;
+  if (unit == 0 || !absl::SimpleAtoi(digits, &n) || n <= 0 ||
+      n > (int64_t{1} << 50) / unit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--shm-size ", value, ": want a size such as 67108864, 64m or 1g"));
+  }
+  return n * unit;
+}
+
 absl::StatusOr<std::pair<std::string, std::string>> ReadSecretFlag(
     const std::string& value) {
   std::string id, src, env;
@@ -461,16 +504,21 @@ absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
     } else if (name == "--platform") {
       auto v = take_value();
       if (!v.ok()) return v.status();
-      std::vector<std::string> parts = absl::StrSplit(*v, '/');
-      if (parts.size() < 2 || parts.size() > 3 ||
-          std::any_of(parts.begin(), parts.end(),
-                      [](const std::string& p) { return p.empty(); })) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "--platform ", *v,
-            ": want OS/ARCH or OS/ARCH/VARIANT (linux/amd64, linux/arm64, "
-            "linux/arm/v7); one platform per build"));
+      for (absl::string_view one : absl::StrSplit(*v, ',')) {
+        std::vector<std::string> parts = absl::StrSplit(one, '/');
+        if (parts.size() < 2 || parts.size() > 3 ||
+            std::any_of(parts.begin(), parts.end(),
+                        [](const std::string& p) { return p.empty(); })) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "--platform ", one,
+              ": want OS/ARCH or OS/ARCH/VARIANT (linux/amd64, linux/arm64, "
+              "linux/arm/v7), several separated by commas"));
+        }
+        if (std::find(f.platforms.begin(), f.platforms.end(), one) ==
+            f.platforms.end()) {
+          f.platforms.emplace_back(one);
+        }
       }
-      f.platform = *v;
     } else if (name == "--no-cache") {
       auto s = boolean(&f.no_cache);
       if (!s.ok()) return s;
@@ -520,6 +568,24 @@ absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
           f.allow.emplace_back(e);
         }
       }
+    } else if (name == "--add-host") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      auto line = sandbox::ParseAddHost(*v);
+      if (!line.ok()) return line.status();
+      f.add_hosts.push_back(*v);
+    } else if (name == "--ulimit") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      auto u = sandbox::ParseUlimit(*v);
+      if (!u.ok()) return u.status();
+      f.ulimits.push_back(*v);
+    } else if (name == "--shm-size") {
+      auto v = take_value();
+      if (!v.ok()) return v.status();
+      auto bytes = ParseShmSize(*v);
+      if (!bytes.ok()) return bytes.status();
+      f.shm_size = *bytes;
     } else if (name == "--metadata-file") {
       auto v = take_value();
       if (!v.ok()) return v.status();
@@ -568,6 +634,22 @@ absl::StatusOr<BuildFlags> ParseBuildFlags(const std::vector<std::string>& args,
                      positional.size(), "\n\n", kBuildUsage));
   }
   f.context = positional[0];
+  if (f.platforms.size() == 1) f.platform = f.platforms[0];
+  if (f.platforms.size() > 1) {
+    for (const auto& o : f.outputs) {
+      if (o.type() != v1::OutputSpec::REGISTRY) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--platform ", absl::StrJoin(f.platforms, ","),
+            ": several platforms are combined into one index pushed to the "
+            "registry (--push); other outputs take one platform at a time"));
+      }
+    }
+    if (f.detach) {
+      return absl::InvalidArgumentError(
+          "--detach: several platforms are combined into one index by this "
+          "client when their builds end; do not detach");
+    }
+  }
   if (f.DockerfileFromStdin() && f.ContextFromStdin()) {
     return absl::InvalidArgumentError(
         "-f - and CONTEXT - both read stdin: give one of them a path");

@@ -27,6 +27,9 @@ struct BuildFlags {
   std::string target;
   // --platform OS/ARCH[/VARIANT]; empty: whatever the worker builds natively.
   std::string platform;
+  // --platform a,b (several): one build per platform, combined into one
+  // index; `platform` is then empty.
+  std::vector<std::string> platforms;
   bool no_cache = false;
   bool push = false;
   ProgressMode progress = ProgressMode::kAuto;
@@ -51,6 +54,11 @@ struct BuildFlags {
   bool detach = false;
   // --metadata-file FILE: buildx's JSON of the result.
   std::string metadata_file;
+  // --add-host NAME:IP, --ulimit NAME=SOFT[:HARD] (as given, checked),
+  // --shm-size in bytes (0: the default 64 MiB).
+  std::vector<std::string> add_hosts;
+  std::vector<std::string> ulimits;
+  int64_t shm_size = 0;
 
   // `-f -`: the Dockerfile is read from stdin.
   bool DockerfileFromStdin() const { return dockerfile == "-"; }
@@ -83,6 +91,10 @@ absl::StatusOr<v1::OutputSpec> ParseOutputFlag(const std::string& value);
 // components, tag of at most 128 [A-Za-z0-9_.-] characters. Adds ":latest" when
 // no tag is given.
 absl::StatusOr<std::string> NormalizeTag(const std::string& ref);
+
+// `--shm-size`: bytes, or a number with b, k, m or g (docker's units, powers
+// of 1024).
+absl::StatusOr<int64_t> ParseShmSize(const std::string& value);
 
 extern const char kBuildUsage[];
 

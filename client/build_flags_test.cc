@@ -255,6 +255,38 @@ TEST(BuildUsage, EveryNewFlagHasAnExample) {
   EXPECT_NE(usage.find("e.g. --metadata-file"), std::string::npos);
 }
 
+TEST(ParseBuildFlags, HostsUlimitsShm) {
+  auto f =
+      ParseBuildFlags({"--add-host", "db.internal:10.0.0.5",
+                       "--add-host=v6:fd00::1", "--ulimit", "nofile=1024:2048",
+                       "--ulimit=core=-1", "--shm-size", "256m", "."},
+                      "");
+  ASSERT_TRUE(f.ok()) << f.status();
+  ASSERT_EQ(f->add_hosts.size(), 2u);
+  EXPECT_EQ(f->add_hosts[1], "v6:fd00::1");
+  ASSERT_EQ(f->ulimits.size(), 2u);
+  EXPECT_EQ(f->ulimits[0], "nofile=1024:2048");
+  EXPECT_EQ(f->shm_size, 256 << 20);
+  for (const auto& [args, want] :
+       std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--add-host", "nohost"}, "--add-host"},
+           {{"--add-host", "db:999.1.1.1"}, "not an IP address"},
+           {{"--ulimit", "files=1"}, "unknown resource 'files'"},
+           {{"--ulimit", "nofile=10:5"}, "soft limit is above the hard"},
+           {{"--shm-size", "lots"}, "--shm-size lots"},
+           {{"--shm-size", "0"}, "--shm-size 0"}}) {
+    std::vector<std::string> a = args;
+    a.push_back(".");
+    auto bad = ParseBuildFlags(a, "");
+    ASSERT_FALSE(bad.ok()) << args[1];
+    EXPECT_NE(bad.status().message().find(want), std::string::npos)
+        << bad.status();
+  }
+  EXPECT_EQ(*ParseShmSize("1g"), int64_t{1} << 30);
+  EXPECT_EQ(*ParseShmSize("4096"), 4096);
+  EXPECT_EQ(*ParseShmSize("64K"), 64 << 10);
+}
+
 TEST(NormalizeTag, Rules) {
   EXPECT_EQ(*NormalizeTag("app"), "app:latest");
   EXPECT_EQ(*NormalizeTag("localhost:5000/app"), "localhost:5000/app:latest");

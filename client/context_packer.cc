@@ -36,10 +36,12 @@ class Lister {
  public:
   Lister(const std::string& root,
          std::optional<dockerfile::DockerIgnore> ignore,
-         const std::string& dockerfile_rel, std::vector<ListedEntry>* out)
+         const std::string& dockerfile_rel, std::function<bool()> cancelled,
+         std::vector<ListedEntry>* out)
       : root_(root),
         ignore_(std::move(ignore)),
         dockerfile_rel_(dockerfile_rel),
+        cancelled_(std::move(cancelled)),
         out_(out) {}
 
   absl::Status Walk(const std::string& rel) {
@@ -48,6 +50,9 @@ class Lister {
     for (const std::string& n : names) {
       std::string child = rel.empty() ? n : absl::StrCat(rel, "/", n);
       std::string path = absl::StrCat(root_, "/", child);
+      if (cancelled_ && cancelled_()) {
+        return absl::CancelledError("packing the context was interrupted");
+      }
       struct stat st;
       if (lstat(path.c_str(), &st) != 0) {
         return ErrnoStatus(errno, "lstat(%s)", path);
@@ -73,6 +78,7 @@ class Lister {
   std::string root_;
   std::optional<dockerfile::DockerIgnore> ignore_;
   std::string dockerfile_rel_;
+  std::function<bool()> cancelled_;
   std::vector<ListedEntry>* out_;
 };
 
@@ -115,6 +121,9 @@ class Packer {
         ssize_t n = read(fd.get(), buf, sizeof(buf));
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) return ErrnoStatus(errno, "read(%s)", path);
+        if (cancelled_ && cancelled_()) {
+          return absl::CancelledError("packing the context was interrupted");
+        }
         if (n == 0) {
           return absl::AbortedError(
               absl::StrCat(path, " shrank while the context was packed"));
@@ -134,6 +143,9 @@ class Packer {
  private:
   archive* ar_;
   int64_t files_ = 0;
+
+ public:
+  std::function<bool()> cancelled_;
 };
 
 }  // namespace
@@ -168,7 +180,8 @@ absl::StatusOr<std::vector<ListedEntry>> ListContext(const PackOptions& opts) {
   std::vector<ListedEntry> out;
   Lister lister(
       opts.context_dir, std::move(ignore),
-      opts.dockerfile_rel.empty() ? "Dockerfile" : opts.dockerfile_rel, &out);
+      opts.dockerfile_rel.empty() ? "Dockerfile" : opts.dockerfile_rel,
+      opts.cancelled, &out);
   RETURN_IF_ERROR(lister.Walk(""));
   return out;
 }
@@ -193,6 +206,7 @@ absl::StatusOr<PackedContext> PackContext(const PackOptions& opts) {
         absl::StrCat("tar open: ", archive_error_string(ar.get())));
   }
   Packer packer(ar.get());
+  packer.cancelled_ = opts.cancelled;
   for (const ListedEntry& e : entries) {
     RETURN_IF_ERROR(packer.Add(e.rel, e.path, e.st));
   }

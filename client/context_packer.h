@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct PackOptions {
   // BuildKit does).
   std::string dockerfile_path;
   std::string temp_dir = "/tmp";
+  // Asked between files and reads (Ctrl-C): when it says yes, packing stops
+  // with a Cancelled error and its tar is removed.
+  std::function<bool()> cancelled;
 };
 
 // One entry of the context, in the walk order the tar uses (each

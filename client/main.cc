@@ -11,6 +11,7 @@
 #include "client/build_flags.h"
 #include "client/dockerfile_command.h"
 #include "client/embedded_farm.h"
+#include "client/history_commands.h"
 #include "client/token_command.h"
 #include "client/unpack_image.h"
 
@@ -22,7 +23,12 @@ const char kUsage[] =
 Commands:
   build CONTEXT              Build an image from a Dockerfile (docker build flags)
   dockerfile parse FILE      Print a Dockerfile's parse (--format=ast|json)
-  builds                     List recent builds on the scheduler
+  builds                     List recent builds (--state, --submitter, --since,
+                             --limit, --format json)
+  inspect BUILD_ID           A build's spec, submitter, worker, times, steps
+                             and outputs (--format json)
+  logs BUILD_ID              Everything a build's steps wrote (--follow,
+                             --step N)
   cancel BUILD_ID            Cancel a build
   workers                    List the scheduler's workers
   drain WORKER_ID            Stop giving builds to a worker
@@ -101,8 +107,11 @@ int main(int argc, char** argv) {
   if (command == "dockerfile") {
     return longshore::client::RunDockerfileCommand(args);
   }
+  if (command == "builds" || command == "inspect" || command == "logs") {
+    return longshore::client::RunHistoryCommand(command, args);
+  }
   if (command == "workers" || command == "drain" || command == "undrain" ||
-      command == "cancel" || command == "builds") {
+      command == "cancel") {
     return longshore::client::RunAdminCommand(command, args);
   }
   fprintf(stderr, "longshore: unknown command \"%s\"\n\n%s", command.c_str(),

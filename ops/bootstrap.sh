@@ -30,6 +30,8 @@ PACKAGES=(
   # The operators' kit: grpc.health.v1 checks (python3-grpcio), systemd-analyze
   # verify of the units, and Node for the manifest and dashboard validators.
   python3-grpcio python3-yaml systemd
+  # The live tty view's test: a real terminal to snapshot.
+  tmux
 )
 
 TEST_USER="${LONGSHORE_TEST_USER:-longshore}"

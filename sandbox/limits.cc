@@ -57,6 +57,19 @@ int ApplyCommandRlimits(const StepLimits& limits) {
   if (limits.pids > 0 && !limits.pids_in_cgroup) {
     if (int e = SetBoth(RLIMIT_NPROC, limits.pids); e != 0) return e;
   }
+  for (int i = 0; i < limits.ulimit_count; ++i) {
+    const Ulimit& u = limits.ulimits[i];
+    struct rlimit cur;
+    if (::getrlimit(u.resource, &cur) != 0) return errno;
+    // Raising a hard limit needs CAP_SYS_RESOURCE in the initial namespace;
+    // the worker's limits (set above) and its own bound the build's.
+    rlim_t hard = std::min<rlim_t>(static_cast<rlim_t>(u.hard), cur.rlim_max);
+    rlim_t soft = std::min<rlim_t>(static_cast<rlim_t>(u.soft), hard);
+    struct rlimit rl;
+    rl.rlim_cur = soft;
+    rl.rlim_max = hard;
+    if (::setrlimit(u.resource, &rl) != 0) return errno;
+  }
   return 0;
 }
 

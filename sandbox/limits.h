@@ -16,7 +16,21 @@
 namespace longshore::sandbox {
 
 // 0 means no limit.
+// One `--ulimit`: a resource's soft and hard limits (RLIM_INFINITY for
+// unlimited).
+struct Ulimit {
+  int resource = -1;
+  uint64_t soft = 0;
+  uint64_t hard = 0;
+};
+
 struct StepLimits {
+  // --ulimit, applied after the limits below and bounded by them: a hard
+  // limit is never raised, only lowered (a plain array: the child reads it
+  // after fork).
+  static constexpr int kMaxUlimits = 16;
+  Ulimit ulimits[kMaxUlimits];
+  int ulimit_count = 0;
   uint64_t memory_bytes = 0;
   uint64_t pids = 0;
   uint64_t disk_bytes = 0;

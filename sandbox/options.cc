@@ -1,5 +1,12 @@
 #include "sandbox/options.h"
 
+#include <arpa/inet.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -88,6 +95,81 @@ absl::StatusOr<TmpfsMountSpec> ParseTmpfs(const std::string& value) {
 
 }  // namespace
 
+absl::StatusOr<Ulimit> ParseUlimit(const std::string& value) {
+  static constexpr std::pair<const char*, int> kNames[] = {
+      {"core", RLIMIT_CORE},         {"cpu", RLIMIT_CPU},
+      {"data", RLIMIT_DATA},         {"fsize", RLIMIT_FSIZE},
+      {"locks", RLIMIT_LOCKS},       {"memlock", RLIMIT_MEMLOCK},
+      {"msgqueue", RLIMIT_MSGQUEUE}, {"nice", RLIMIT_NICE},
+      {"nofile", RLIMIT_NOFILE},     {"nproc", RLIMIT_NPROC},
+      {"rss", RLIMIT_RSS},           {"rtprio", RLIMIT_RTPRIO},
+      {"rttime", RLIMIT_RTTIME},     {"sigpending", RLIMIT_SIGPENDING},
+      {"stack", RLIMIT_STACK}};
+  size_t eq = value.find('=');
+  if (eq == std::string::npos) {
+    return Bad("--ulimit",
+               absl::StrCat("'", value, "' is not NAME=SOFT[:HARD]"));
+  }
+  std::string name = value.substr(0, eq);
+  Ulimit u;
+  for (const auto& [n, r] : kNames) {
+    if (name == n) u.resource = r;
+  }
+  if (u.resource < 0) {
+    return Bad("--ulimit", absl::StrCat("unknown resource '", name, "'"));
+  }
+  std::vector<std::string> parts = absl::StrSplit(value.substr(eq + 1), ':');
+  if (parts.size() > 2) {
+    return Bad("--ulimit",
+               absl::StrCat("'", value, "' is not NAME=SOFT[:HARD]"));
+  }
+  uint64_t v[2];
+  for (size_t i = 0; i < 2; ++i) {
+    const std::string& p = parts[std::min(i, parts.size() - 1)];
+    int64_t n;
+    if (!absl::SimpleAtoi(p, &n) || n < -1) {
+      return Bad("--ulimit", absl::StrCat("'", value, "': '", p,
+                                          "' is not a number or -1"));
+    }
+    v[i] = n == -1 ? static_cast<uint64_t>(RLIM_INFINITY)
+                   : static_cast<uint64_t>(n);
+  }
+  u.soft = v[0];
+  u.hard = v[1];
+  if (u.soft > u.hard) {
+    return Bad("--ulimit",
+               absl::StrCat("'", value, "': the soft limit is above the hard"));
+  }
+  return u;
+}
+
+absl::StatusOr<std::string> ParseAddHost(const std::string& value) {
+  // NAME:IP, or NAME=IP as buildx also reads it; an IPv6 address keeps its
+  // colons (the name ends at the first separator).
+  size_t sep = value.find_first_of(":=");
+  if (sep == std::string::npos || sep == 0 || sep + 1 >= value.size()) {
+    return Bad("--add-host", absl::StrCat("'", value, "' is not NAME:IP"));
+  }
+  std::string name = value.substr(0, sep);
+  std::string ip = value.substr(sep + 1);
+  if (ip.size() > 2 && ip.front() == '[' && ip.back() == ']') {
+    ip = ip.substr(1, ip.size() - 2);
+  }
+  unsigned char buf[sizeof(struct in6_addr)];
+  if (inet_pton(AF_INET, ip.c_str(), buf) != 1 &&
+      inet_pton(AF_INET6, ip.c_str(), buf) != 1) {
+    return Bad("--add-host",
+               absl::StrCat("'", value, "': '", ip, "' is not an IP address"));
+  }
+  for (char c : name) {
+    if (!(absl::ascii_isalnum(c) || c == '-' || c == '.' || c == '_')) {
+      return Bad("--add-host", absl::StrCat("'", value, "': '", name,
+                                            "' is not a host name"));
+    }
+  }
+  return absl::StrCat(ip, "\t", name);
+}
+
 std::string SandboxUsage() {
   return R"(usage: longshore-sandbox [options] -- COMMAND [ARG...]
        longshore-sandbox --write-seccomp-bpf PATH
@@ -111,6 +193,11 @@ std::string SandboxUsage() {
   --cgroup-parent DIR  delegated cgroup v2 directory for per-step cgroups
   --seccomp-bpf PATH   compiled seccomp program (from --write-seccomp-bpf)
   --no-seccomp         no seccomp filter (debugging only)
+  --add-host NAME:IP   an /etc/hosts entry (repeatable)
+  --ulimit NAME=SOFT[:HARD]  an rlimit (docker's names: nofile, nproc, core,
+                       stack, memlock, ...; -1 unlimited), never above the
+                       limits above or the sandbox's own (repeatable)
+  --shm-size BYTES     size of the /dev/shm tmpfs (default 64 MiB)
   --insecure           RUN --security=insecure: root keeps every capability
                        of the step's user namespace; no seccomp filter
   --timeout SECONDS    kill the step after this long (exit status 124)
@@ -233,6 +320,19 @@ absl::StatusOr<SandboxOptions> ParseSandboxArgs(
       absl::StatusOr<TmpfsMountSpec> t = ParseTmpfs(value);
       if (!t.ok()) return t.status();
       o.tmpfs.push_back(std::move(*t));
+    } else if (arg == "--add-host") {
+      absl::StatusOr<std::string> line = ParseAddHost(value);
+      if (!line.ok()) return line.status();
+      o.extra_hosts.push_back(std::move(*line));
+    } else if (arg == "--ulimit") {
+      absl::StatusOr<Ulimit> u = ParseUlimit(value);
+      if (!u.ok()) return u.status();
+      if (o.ulimits.size() >= StepLimits::kMaxUlimits) {
+        return Bad(arg, "too many");
+      }
+      o.ulimits.push_back(*u);
+    } else if (arg == "--shm-size") {
+      if (auto s = ParseCount(arg, value, &o.shm_bytes); !s.ok()) return s;
     } else if (arg == "--write-seccomp-bpf") {
       if (value.empty()) return Bad(arg, "missing path");
       o.write_seccomp_bpf = value;

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "sandbox/limits.h"
 
 namespace longshore::sandbox {
 
@@ -45,6 +46,12 @@ struct SandboxOptions {
   bool no_seccomp = false;
   // --insecure: every capability of the user namespace, no seccomp filter.
   bool insecure = false;
+  // --add-host NAME:IP, as "IP\tNAME" lines for /etc/hosts.
+  std::vector<std::string> extra_hosts;
+  // --ulimit NAME=SOFT[:HARD].
+  std::vector<Ulimit> ulimits;
+  // --shm-size BYTES: the size of /dev/shm.
+  uint64_t shm_bytes = 64 << 20;
   // 0: no limit.
   int timeout_seconds = 0;
   // --ready-fd: an inherited pipe; pid 1 writes one byte to it once the
@@ -68,6 +75,12 @@ struct SandboxOptions {
   std::string write_seccomp_bpf;
   bool help = false;
 };
+
+// `--ulimit NAME=SOFT[:HARD]` with docker's resource names; -1 is unlimited.
+absl::StatusOr<Ulimit> ParseUlimit(const std::string& value);
+
+// `--add-host NAME:IP` (or NAME=IP): the /etc/hosts line "IP\tNAME".
+absl::StatusOr<std::string> ParseAddHost(const std::string& value);
 
 // Parses argv (argv[0] excluded) and checks the combination. Errors read
 // "--flag: reason".

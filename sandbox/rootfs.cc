@@ -172,7 +172,8 @@ absl::Status MountProc(int root_fd, const RootfsSpec& spec, Masker* masker,
   return absl::OkStatus();
 }
 
-absl::Status MountDev(int root_fd, std::vector<std::string>* stubs) {
+absl::Status MountDev(int root_fd, uint64_t shm_bytes,
+                      std::vector<std::string>* stubs) {
   ASSIGN_OR_RETURN(UniqueFd target,
                    MakeDirsInRoot(root_fd, "/dev", 0755, -1, -1, stubs));
   RETURN_IF_ERROR(Mount("tmpfs", FdPath(target.get()), "tmpfs",
@@ -208,7 +209,8 @@ absl::Status MountDev(int root_fd, std::vector<std::string>* stubs) {
   UniqueFd shm(::openat(dev.get(), "shm", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!shm) return ErrnoStatus(errno, "open(/dev/shm)");
   RETURN_IF_ERROR(Mount("shm", FdPath(shm.get()), "tmpfs", kNoSuidDevExec,
-                        "mode=1777,size=65536k", "/dev/shm"));
+                        absl::StrCat("mode=1777,size=", shm_bytes),
+                        "/dev/shm"));
   UniqueFd mq(::openat(dev.get(), "mqueue", O_PATH | O_DIRECTORY | O_CLOEXEC));
   if (!mq) return ErrnoStatus(errno, "open(/dev/mqueue)");
   // POSIX message queues are optional for builds; a kernel without
@@ -430,7 +432,7 @@ absl::Status SetUpRootfs(const RootfsSpec& spec,
   }
   Masker masker;
   RETURN_IF_ERROR(MountProc(root.get(), spec, &masker, stubs));
-  RETURN_IF_ERROR(MountDev(root.get(), stubs));
+  RETURN_IF_ERROR(MountDev(root.get(), spec.shm_bytes, stubs));
   RETURN_IF_ERROR(MountSys(root.get(), spec, &masker, stubs));
   RETURN_IF_ERROR(BindEtcFiles(root.get(), spec.scratch_dir, stubs));
   RETURN_IF_ERROR(MountUserMounts(root.get(), spec, stubs));

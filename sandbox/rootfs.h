@@ -41,6 +41,8 @@ struct RootfsSpec {
   // own_network, cgroup2 is mounted read-only at /sys/fs/cgroup, so tools see
   // the step's limits as in a container.
   bool cgroup2 = false;
+  // Size of the /dev/shm tmpfs (--shm-size).
+  uint64_t shm_bytes = 64 << 20;
   // Host paths and tmpfs mounted inside the root (RUN --mount).
   std::vector<BindMountSpec> binds;
   std::vector<TmpfsMountSpec> tmpfs;

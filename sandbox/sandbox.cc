@@ -176,6 +176,8 @@ std::string HostsFile(const SandboxOptions& o) {
         "::1\tlocalhost ip6-localhost ip6-loopback\n";
   }
   absl::StrAppend(&out, "127.0.1.1\t", o.hostname, "\n");
+  for (const std::string& line : o.extra_hosts)
+    absl::StrAppend(&out, line, "\n");
   return out;
 }
 
@@ -279,6 +281,10 @@ int RunSandbox(const SandboxOptions& o) {
   config.limits.pids = o.pids;
   config.limits.disk_bytes = o.disk_bytes;
   config.limits.nofile = o.nofile;
+  for (const Ulimit& u : o.ulimits) {
+    config.limits.ulimits[config.limits.ulimit_count++] = u;
+  }
+  config.rootfs.shm_bytes = o.shm_bytes;
   std::optional<StepCgroup> cgroup;
   if (!o.cgroup_parent.empty()) {
     absl::StatusOr<StepCgroup> cg = StepCgroup::Create(

@@ -479,6 +479,7 @@ BuildInfo BuildCoordinator::ToBuildInfoLocked(const BuildRecord& record,
                                                      : r.attempt);
   info.set_created_unix_nanos(r.created_ns);
   info.set_finished_unix_nanos(r.finished_ns);
+  info.set_started_unix_nanos(r.started_ns);
   info.set_image_digest(r.image_digest);
   info.set_error(r.error);
   absl::StatusOr<std::vector<OutputRecord>> outputs =
@@ -506,10 +507,10 @@ absl::StatusOr<BuildInfo> BuildCoordinator::GetBuild(
 
 absl::StatusOr<std::vector<BuildInfo>> BuildCoordinator::ListBuilds(
     const std::vector<BuildState>& states, int limit,
-    const std::string& submitter) {
+    const std::string& submitter, int64_t since_ns) {
   absl::MutexLock lock(&mu_);
   ASSIGN_OR_RETURN(std::vector<BuildRecord> records,
-                   journal_->List(states, limit, submitter));
+                   journal_->List(states, limit, submitter, since_ns));
   std::vector<BuildInfo> out;
   for (const BuildRecord& r : records) {
     auto it = active_.find(r.id);

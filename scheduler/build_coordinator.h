@@ -100,7 +100,7 @@ class BuildCoordinator {
   // Only `submitter`'s builds when it is not empty.
   absl::StatusOr<std::vector<longshore::v1::BuildInfo>> ListBuilds(
       const std::vector<longshore::v1::BuildState>& states, int limit,
-      const std::string& submitter = "");
+      const std::string& submitter = "", int64_t since_ns = 0);
   // Each build's 1-based place in the queue (0 when it is not queued), for
   // the web page.
   std::vector<int> QueuePositions(const std::vector<std::string>& build_ids);

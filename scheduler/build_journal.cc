@@ -453,7 +453,7 @@ absl::StatusOr<longshore::v1::BuildSpec> BuildJournal::GetSpec(
 
 absl::StatusOr<std::vector<BuildRecord>> BuildJournal::List(
     const std::vector<BuildState>& states, int limit,
-    const std::string& submitter) {
+    const std::string& submitter, int64_t since_ns) {
   Access lock(this);
   std::vector<std::string> conditions;
   if (!states.empty()) {
@@ -464,6 +464,9 @@ absl::StatusOr<std::vector<BuildRecord>> BuildJournal::List(
   }
   // Bound, not spliced: a submitter name is the caller's.
   if (!submitter.empty()) conditions.push_back("submitter = ?1");
+  if (since_ns > 0) {
+    conditions.push_back(absl::StrCat("created_ns >= ", since_ns));
+  }
   std::string sql = absl::StrCat(
       "SELECT ", kBuildColumns, " FROM builds",
       conditions.empty() ? "" : " WHERE ", absl::StrJoin(conditions, " AND "),

@@ -126,7 +126,7 @@ class BuildJournal {
   // when <=0); only `submitter`'s when it is not empty.
   absl::StatusOr<std::vector<BuildRecord>> List(
       const std::vector<longshore::v1::BuildState>& states, int limit,
-      const std::string& submitter = "");
+      const std::string& submitter = "", int64_t since_ns = 0);
   // QUEUED and RUNNING builds in submission order.
   absl::StatusOr<std::vector<BuildRecord>> ListActive();
 

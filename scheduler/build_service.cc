@@ -348,6 +348,7 @@ grpc::Status BuildServiceImpl::Watch(grpc::ServerContext* context,
       if (ev.has_build_finished()) return grpc::Status::OK;
     }
     if (!events->empty()) continue;
+    if (request->no_follow()) return grpc::Status::OK;
     absl::StatusOr<bool> finished = events_->FinishedAfter(id, after);
     if (!finished.ok()) return ToGrpcStatus(finished.status());
     if (*finished) return grpc::Status::OK;
@@ -396,9 +397,17 @@ grpc::Status BuildServiceImpl::ListBuilds(
   }
   std::vector<BuildState> states;
   for (int s : request->states()) states.push_back(static_cast<BuildState>(s));
+  // A submitter asking for another's builds sees none of them.
+  std::string submitter = authz_->ListFilter(who);
+  if (submitter.empty()) {
+    submitter = request->submitter();
+  } else if (!request->submitter().empty() &&
+             request->submitter() != submitter) {
+    return grpc::Status::OK;
+  }
   absl::StatusOr<std::vector<longshore::v1::BuildInfo>> builds =
-      coordinator_->ListBuilds(states, request->limit(),
-                               authz_->ListFilter(who));
+      coordinator_->ListBuilds(states, request->limit(), submitter,
+                               request->since_unix_nanos());
   if (!builds.ok()) return ToGrpcStatus(builds.status());
   for (auto& b : *builds) *response->add_builds() = std::move(b);
   return grpc::Status::OK;

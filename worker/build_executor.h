@@ -55,6 +55,8 @@ struct ExecutorOptions {
   bool allow_host_network = false;
   // The security.insecure entitlement (RUN --security=insecure).
   bool allow_insecure = false;
+  // What this worker builds for (its --platform); empty: NativePlatform().
+  std::string platform;
   // Per-step limits handed to the sandbox; 0 leaves one unset.
   int64_t step_memory_bytes = 0;
   int64_t step_pids = 0;

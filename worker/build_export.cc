@@ -85,9 +85,20 @@ absl::Status BuildRun::Export(const StageResult& final_stage,
           return absl::InvalidArgumentError(
               "type=registry: at least one -t NAME:TAG is required to push");
         }
+        // push-by-digest=true (buildx's attribute): the manifest goes to
+        // each tag's repository under its digest only, for the client to
+        // combine platforms into one index under the tags.
+        bool by_digest = false;
+        for (const auto& kv : o.attrs()) {
+          if (kv.key() == "push-by-digest") by_digest = kv.value() == "true";
+        }
         std::vector<image::Reference> refs;
         for (const auto& t : tags) {
           ASSIGN_OR_RETURN(image::Reference ref, image::ParseReference(t));
+          if (by_digest) {
+            ref.tag.clear();
+            ref.digest = manifest.digest;
+          }
           refs.push_back(std::move(ref));
         }
         image::PushOptions popts;

@@ -89,7 +89,8 @@ absl::Status BuildRun::Build(BuildOutcome* out) {
   popts.target = spec.target();
   // Workers build natively: a build for another platform was sent here by
   // mistake (the scheduler places by platform).
-  const std::string native = NativePlatform();
+  const std::string native =
+      opts_.platform.empty() ? NativePlatform() : opts_.platform;
   if (!spec.platform().empty() && !PlatformMatches(spec.platform(), native)) {
     return Fail(absl::FailedPreconditionError(
                     absl::StrCat("--platform ", spec.platform(),

@@ -60,6 +60,12 @@ ABSL_FLAG(int64_t, step_nofile, 0,
           "Open files per process of a RUN step (0: the sandbox's default).");
 ABSL_FLAG(bool, allow_host_network, false,
           "Allow RUN --network=host (the step shares the worker's network).");
+ABSL_FLAG(
+    std::string, platform, "",
+    "The platform this worker registers and builds for, OS/ARCH[/VARIANT] "
+    "(default: this machine's, from uname). Set it when steps of another "
+    "architecture run here under emulation (binfmt_misc with "
+    "qemu-user); the worker does not check that they can.");
 ABSL_FLAG(bool, allow_insecure, false,
           "Grant the security.insecure entitlement: a build submitted with "
           "--allow security.insecure may run RUN --security=insecure steps "
@@ -133,6 +139,7 @@ int main(int argc, char** argv) {
   config.network_default = absl::GetFlag(FLAGS_network_default);
   config.allow_host_network = absl::GetFlag(FLAGS_allow_host_network);
   config.allow_insecure = absl::GetFlag(FLAGS_allow_insecure);
+  config.platform = absl::GetFlag(FLAGS_platform);
   config.step_memory_bytes = absl::GetFlag(FLAGS_step_memory);
   config.step_pids = absl::GetFlag(FLAGS_step_pids);
   config.step_disk_bytes = absl::GetFlag(FLAGS_step_disk);

@@ -97,6 +97,18 @@ absl::Status BuildRun::ExecRun(const dockerfile::ExpandedStep& step,
     inv.extra_args.insert(inv.extra_args.end(),
                           {"--cgroup-parent", opts_.cgroup_parent});
   }
+  // The build's --add-host, --ulimit and --shm-size, checked again by the
+  // sandbox.
+  for (const auto& h : req_.spec.add_hosts()) {
+    inv.extra_args.insert(inv.extra_args.end(), {"--add-host", h});
+  }
+  for (const auto& u : req_.spec.ulimits()) {
+    inv.extra_args.insert(inv.extra_args.end(), {"--ulimit", u});
+  }
+  if (req_.spec.shm_size() > 0) {
+    inv.extra_args.insert(inv.extra_args.end(),
+                          {"--shm-size", std::to_string(req_.spec.shm_size())});
+  }
   inv.extra_args.insert(inv.extra_args.end(), mounts.sandbox_args.begin(),
                         mounts.sandbox_args.end());
   inv.extra_args.insert(inv.extra_args.end(), heredoc_args.begin(),

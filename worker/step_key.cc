@@ -38,6 +38,15 @@ absl::StatusOr<std::string> BuildRun::StepKey(
       parts.push_back(step.run.network.empty() ? req_.spec.network()
                                                : step.run.network);
       if (step.run.security == "insecure") parts.push_back("insecure");
+      // What the step's environment is made of besides its root, when set
+      // (as BuildKit's exec op covers extra hosts, ulimits and shm size).
+      if (req_.spec.add_hosts_size() > 0 || req_.spec.ulimits_size() > 0 ||
+          req_.spec.shm_size() > 0) {
+        parts.push_back(
+            absl::StrCat("hosts=", absl::StrJoin(req_.spec.add_hosts(), ","),
+                         ";ulimits=", absl::StrJoin(req_.spec.ulimits(), ","),
+                         ";shm=", req_.spec.shm_size()));
+      }
       break;
     case dockerfile::ExpandedStep::kCopy: {
       parts.push_back(step.copy.add ? "add" : "copy");

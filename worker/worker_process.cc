@@ -114,6 +114,7 @@ absl::Status ServeWorker(const WorkerConfig& config,
   eopts.default_network = config.network_default;
   eopts.allow_host_network = config.allow_host_network;
   eopts.allow_insecure = config.allow_insecure;
+  eopts.platform = config.platform.empty() ? NativePlatform() : config.platform;
   eopts.step_memory_bytes = config.step_memory_bytes;
   eopts.step_pids = config.step_pids;
   eopts.step_disk_bytes = config.step_disk_bytes;
@@ -140,7 +141,7 @@ absl::Status ServeWorker(const WorkerConfig& config,
   }
   eopts.worker_id = aopts.worker_id;
   aopts.labels = config.labels;
-  aopts.platform = NativePlatform();
+  aopts.platform = config.platform.empty() ? NativePlatform() : config.platform;
   BuildExecutor executor(eopts, store->get(), &cache, &registry);
   // Before the scheduler hears of this worker: one sandbox end to end. A
   // worker whose sandbox cannot start takes no builds; it stays up, not

@@ -36,6 +36,8 @@ struct WorkerConfig {
   int64_t store_budget_bytes = 0;
   bool allow_host_network = false;
   bool allow_insecure = false;
+  // --platform; empty: NativePlatform().
+  std::string platform;
   // REGISTRY/REPO of the layer cache shared by every worker of the farm;
   // empty keeps the cache local.
   std::string cache_repo;
