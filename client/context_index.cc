@@ -136,13 +136,19 @@ absl::Status ContextIndex::Save(const std::string& path) const {
 }
 
 absl::StatusOr<std::vector<std::string>> HashFilesInParallel(
-    const std::vector<std::string>& paths, int threads) {
+    const std::vector<std::string>& paths, int threads,
+    const std::function<bool()>& cancelled) {
   std::vector<std::string> digests(paths.size());
   std::vector<absl::Status> errors(paths.size());
   std::atomic<size_t> next{0};
+  std::atomic<bool> stopped{false};
   auto work = [&] {
     for (size_t i = next.fetch_add(1); i < paths.size();
          i = next.fetch_add(1)) {
+      if (stopped.load() || (cancelled && cancelled())) {
+        stopped = true;
+        break;
+      }
       absl::StatusOr<std::string> d = Sha256File(paths[i]);
       if (d.ok()) {
         digests[i] = std::move(*d);
@@ -156,6 +162,9 @@ absl::StatusOr<std::vector<std::string>> HashFilesInParallel(
   for (int t = 1; t < threads; ++t) pool.emplace_back(work);
   work();
   for (auto& t : pool) t.join();
+  if (stopped.load()) {
+    return absl::CancelledError("hashing the context was interrupted");
+  }
   for (const absl::Status& s : errors) {
     if (!s.ok()) return s;
   }

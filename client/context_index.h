@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -65,9 +66,11 @@ class ContextIndex {
 };
 
 // Digests ("sha256:<hex>") of the regular files `paths` (on disk), `threads`
-// at a time; entry i is the digest of paths[i].
+// at a time; entry i is the digest of paths[i]. `cancelled`, when set, is
+// asked before each file: a yes stops the hashing with a Cancelled error.
 absl::StatusOr<std::vector<std::string>> HashFilesInParallel(
-    const std::vector<std::string>& paths, int threads);
+    const std::vector<std::string>& paths, int threads,
+    const std::function<bool()>& cancelled = nullptr);
 
 }  // namespace longshore::client
 

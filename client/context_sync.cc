@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
 #include <thread>
 
 #include "absl/container/flat_hash_map.h"
@@ -67,8 +68,9 @@ struct Changed {
 };
 
 absl::Status SendAll(v1::BuildService::StubInterface* stub,
-                     const std::vector<Upload>& uploads, SyncedContext* out,
-                     Changed* changed) {
+                     const std::vector<Upload>& uploads,
+                     const std::function<bool()>& cancelled,
+                     SyncedContext* out, Changed* changed) {
   if (uploads.empty()) return absl::OkStatus();
   grpc::ClientContext cc;
   v1::UploadContentResponse resp;
@@ -106,6 +108,12 @@ absl::Status SendAll(v1::BuildService::StubInterface* stub,
           break;
         }
         if (n == 0) break;
+        if (cancelled && cancelled()) {
+          // The scheduler keeps only whole, verified contents; nothing was
+          // submitted.
+          local = absl::CancelledError("sending the context was interrupted");
+          break;
+        }
         h.Update(buf.data(), static_cast<size_t>(n));
         v1::UploadContentRequest data;
         data.set_data(buf.data(), static_cast<size_t>(n));
@@ -173,7 +181,7 @@ absl::StatusOr<SyncedContext> SyncOnce(v1::BuildService::StubInterface* stub,
         8, std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
   }
   ASSIGN_OR_RETURN(std::vector<std::string> digests,
-                   HashFilesInParallel(to_hash, threads));
+                   HashFilesInParallel(to_hash, threads, opts.pack.cancelled));
   for (size_t k = 0; k < to_hash.size(); ++k) {
     size_t i = to_hash_index[k];
     files[i].entry.set_digest(digests[k]);
@@ -237,7 +245,7 @@ absl::StatusOr<SyncedContext> SyncOnce(v1::BuildService::StubInterface* stub,
       u.bytes = m.chunks[c].bytes;
       uploads.push_back(std::move(u));
     }
-    RETURN_IF_ERROR(SendAll(stub, uploads, &out, changed));
+    RETURN_IF_ERROR(SendAll(stub, uploads, opts.pack.cancelled, &out, changed));
   }
   *old_index = std::move(next);
   return out;

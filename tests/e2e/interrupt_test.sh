@@ -74,15 +74,35 @@ builds_of | grep -qE "^$id +cancelled" || fail "first Ctrl-C: build not cancelle
 client=$!
 wait_running "$FARM_DIR/two.log"
 id=$(builds_of | awk '$2 == "running" {print $1}')
-kill -STOP "$worker_pid"
+# The worker and every process under it (it may run in a child of the process
+# started), stopped in every thread before the Ctrl-C: a stop reaches a
+# multi-threaded process asynchronously.
+tree_of() {
+  echo "$1"
+  local c
+  for c in $(ps -o pid= --ppid "$1"); do tree_of "$c"; done
+}
+worker_tree=$(tree_of "$worker_pid")
+kill -STOP $worker_tree
+for _ in $(seq 50); do
+  stopped=1
+  for p in $worker_tree; do
+    for t in /proc/"$p"/task/*/stat; do
+      [[ "$(awk '{print $3}' "$t" 2>/dev/null)" == T ]] || stopped=0
+    done
+  done
+  ((stopped)) && break
+  sleep 0.02
+done
+((stopped)) || { kill -CONT $worker_tree; fail "the worker ($worker_tree) did not stop"; }
 kill -INT "$client"
 for _ in $(seq 50); do grep -q "cancelling build $id" "$FARM_DIR/two.log" && break; sleep 0.1; done
-grep -q "cancelling build $id" "$FARM_DIR/two.log" || { kill -CONT "$worker_pid"; fail "second Ctrl-C test: the first did not cancel"; }
-kill -0 "$client" 2>/dev/null || { kill -CONT "$worker_pid"; cat "$FARM_DIR/two.log" >&2; fail "the client did not wait after the first Ctrl-C"; }
+grep -q "cancelling build $id" "$FARM_DIR/two.log" || { kill -CONT $worker_tree; fail "second Ctrl-C test: the first did not cancel"; }
+kill -0 "$client" 2>/dev/null || { kill -CONT $worker_tree; cat "$FARM_DIR/two.log" >&2; fail "the client did not wait after the first Ctrl-C"; }
 kill -INT "$client"
 rc=0
 wait "$client" || rc=$?
-kill -CONT "$worker_pid"
+kill -CONT $worker_tree
 [[ $rc -eq 130 ]] || { cat "$FARM_DIR/two.log" >&2; fail "second Ctrl-C: exit $rc, want 130"; }
 grep -q "interrupted again: not waiting for build $id" "$FARM_DIR/two.log" ||
   { cat "$FARM_DIR/two.log" >&2; fail "second Ctrl-C: the build id is not printed"; }
