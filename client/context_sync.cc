@@ -69,8 +69,8 @@ struct Changed {
 
 absl::Status SendAll(v1::BuildService::StubInterface* stub,
                      const std::vector<Upload>& uploads,
-                     const std::function<bool()>& cancelled,
-                     SyncedContext* out, Changed* changed) {
+                     const std::function<bool()>& cancelled, SyncedContext* out,
+                     Changed* changed) {
   if (uploads.empty()) return absl::OkStatus();
   grpc::ClientContext cc;
   v1::UploadContentResponse resp;
