@@ -66,10 +66,12 @@ registry_SRCS := image/registry_parse.cc image/oci.cc common/sha256.cc \
 registry_LIBS := -lcrypto $(ABSL)
 
 reference_SRCS := image/reference.cc client/build_flags.cc \
+  sandbox/options.cc sandbox/limits.cc common/file_util.cc common/log.cc \
   common/sha256.cc common/errno_status.cc $(OUT)/gen/proto/longshore.pb.cc
 reference_LIBS := -lprotobuf -lcrypto $(ABSL)
 
 build_flags_SRCS := client/build_flags.cc worker/output_compression.cc \
+  sandbox/options.cc sandbox/limits.cc \
   image/content_store.cc image/compression.cc image/oci.cc \
   common/file_util.cc common/log.cc common/sha256.cc common/errno_status.cc \
   $(OUT)/gen/proto/longshore.pb.cc
