@@ -7,28 +7,9 @@
 # drain.
 source "${TEST_SRCDIR}/${TEST_WORKSPACE}/tests/lib/farm.sh"
 
-need openssl openssl
 farm_init
 
-tls="$FARM_DIR/tls"
-mkdir -p "$tls"
-# make_cert NAME CA SUBJECT [SAN]: NAME.pem/NAME.key signed by CA.pem/CA.key.
-make_cert() {
-  local name=$1 ca=$2 subject=$3 san=${4:-}
-  openssl req -new -newkey rsa:2048 -nodes -subj "$subject" \
-    -keyout "$tls/$name.key" -out "$tls/$name.csr" 2>/dev/null
-  local ext="$tls/$name.ext"
-  echo "basicConstraints=CA:FALSE" >"$ext"
-  [[ -n "$san" ]] && echo "subjectAltName=$san" >>"$ext"
-  openssl x509 -req -in "$tls/$name.csr" -CA "$tls/$ca.pem" -CAkey "$tls/$ca.key" \
-    -CAcreateserial -days 1 -extfile "$ext" -out "$tls/$name.pem" 2>/dev/null ||
-    fail "openssl could not sign $name"
-}
-for ca in farm-ca rogue-ca; do
-  openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$ca" \
-    -keyout "$tls/$ca.key" -out "$tls/$ca.pem" 2>/dev/null || fail "openssl could not make $ca"
-done
-make_cert scheduler farm-ca "/CN=scheduler" "IP:127.0.0.1"
+farm_tls_init
 make_cert worker farm-ca "/CN=worker-w1"
 make_cert ci farm-ca "/CN=ci"
 make_cert ops farm-ca "/CN=ops-alice"

@@ -168,6 +168,35 @@ farm_start_worker() {
   fail "worker $name did not register"
 }
 
+# farm_tls_init: $tls, a directory holding two CAs, farm-ca and rogue-ca
+# (CA.pem/CA.key), and the scheduler's certificate from farm-ca for
+# 127.0.0.1 (scheduler.pem/.key). make_cert adds more.
+farm_tls_init() {
+  need openssl openssl
+  tls="$FARM_DIR/tls"
+  mkdir -p "$tls"
+  local ca
+  for ca in farm-ca rogue-ca; do
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$ca" \
+      -keyout "$tls/$ca.key" -out "$tls/$ca.pem" 2>/dev/null || fail "openssl could not make $ca"
+  done
+  make_cert scheduler farm-ca "/CN=scheduler" "IP:127.0.0.1"
+}
+
+# make_cert NAME CA SUBJECT [SAN]: $tls/NAME.pem and NAME.key, signed by
+# $tls/CA.pem and CA.key.
+make_cert() {
+  local name=$1 ca=$2 subject=$3 san=${4:-}
+  openssl req -new -newkey rsa:2048 -nodes -subj "$subject" \
+    -keyout "$tls/$name.key" -out "$tls/$name.csr" 2>/dev/null
+  local ext="$tls/$name.ext"
+  echo "basicConstraints=CA:FALSE" >"$ext"
+  [[ -n "$san" ]] && echo "subjectAltName=$san" >>"$ext"
+  openssl x509 -req -in "$tls/$name.csr" -CA "$tls/$ca.pem" -CAkey "$tls/$ca.key" \
+    -CAcreateserial -days 1 -extfile "$ext" -out "$tls/$name.pem" 2>/dev/null ||
+    fail "openssl could not sign $name"
+}
+
 # make_context DIR: a build context holding Debian's static busybox.
 make_context() {
   mkdir -p "$1"
